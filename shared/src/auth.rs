@@ -1,0 +1,181 @@
+//! JWT validation (HS256 secret or RS256 public key): `sub` is the user id, `exp` is required,
+//! only the configured algorithm is accepted. Also mints HS256 tokens for dev and tests.
+
+use crate::id::Id;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The claims this system reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// An authenticated user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: Id,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid token")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("the token's sub is not a valid user id")]
+    BadSubject,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("could not read the public key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the public key is not an RSA PEM key: {0}")]
+    Pem(#[from] jsonwebtoken::errors::Error),
+    #[error("set either a JWT secret or a public key file")]
+    Missing,
+}
+
+/// Validates user tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    inner: Arc<(DecodingKey, Validation)>,
+}
+
+impl JwtVerifier {
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self::new(DecodingKey::from_secret(secret), Algorithm::HS256)
+    }
+
+    pub fn rs256_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        Ok(Self::new(DecodingKey::from_rsa_pem(pem)?, Algorithm::RS256))
+    }
+
+    /// From the configuration: the secret wins when both are set.
+    pub fn from_options(opts: &crate::options::JwtOptions) -> Result<Self, KeyError> {
+        match (&opts.jwt_secret, &opts.jwt_public_key_file) {
+            (Some(secret), _) => Ok(Self::hs256(secret.as_bytes())),
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|source| KeyError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::rs256_pem(&pem)
+            }
+            (None, None) => Err(KeyError::Missing),
+        }
+    }
+
+    fn new(key: DecodingKey, alg: Algorithm) -> Self {
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 0;
+        JwtVerifier {
+            inner: Arc::new((key, validation)),
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<User, AuthError> {
+        let (key, validation) = &*self.inner;
+        let data = jsonwebtoken::decode::<Claims>(token, key, validation)?;
+        let id = Id::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)?;
+        Ok(User {
+            id,
+            name: data.claims.name,
+        })
+    }
+}
+
+/// Mints an HS256 token for `user`, valid for `ttl_secs`. For dev tools and tests.
+pub fn mint_hs256(secret: &[u8], user: &str, name: Option<&str>, ttl_secs: u64) -> String {
+    let claims = Claims {
+        sub: user.to_owned(),
+        exp: jsonwebtoken::get_current_timestamp() + ttl_secs,
+        name: name.map(str::to_owned),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"test-secret";
+
+    fn token_with(header: Header, claims: &serde_json::Value, secret: &[u8]) -> String {
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn exp_in(secs: i64) -> i64 {
+        jsonwebtoken::get_current_timestamp() as i64 + secs
+    }
+
+    #[test]
+    fn accepts_a_valid_token() {
+        let user = JwtVerifier::hs256(SECRET)
+            .verify(&mint_hs256(SECRET, "42", Some("ann"), 60))
+            .unwrap();
+        assert_eq!(user.id.as_str(), "42");
+        assert_eq!(user.name.as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn rejects_a_wrong_key() {
+        let token = mint_hs256(b"other", "42", None, 60);
+        assert!(JwtVerifier::hs256(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
+    fn rejects_an_expired_token() {
+        let token = token_with(
+            Header::default(),
+            &serde_json::json!({"sub": "1", "exp": exp_in(-5)}),
+            SECRET,
+        );
+        assert!(JwtVerifier::hs256(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
+    fn rejects_a_token_without_exp() {
+        let token = token_with(Header::default(), &serde_json::json!({"sub": "1"}), SECRET);
+        assert!(JwtVerifier::hs256(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
+    fn rejects_another_algorithm() {
+        let token = token_with(
+            Header::new(Algorithm::HS384),
+            &serde_json::json!({"sub": "1", "exp": exp_in(60)}),
+            SECRET,
+        );
+        assert!(JwtVerifier::hs256(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
+    fn rejects_alg_none() {
+        // header {"alg":"none","typ":"JWT"}, payload {"sub":"1","exp":9999999999}, empty signature
+        let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+        assert!(JwtVerifier::hs256(SECRET).verify(token).is_err());
+    }
+
+    #[test]
+    fn rejects_a_subject_that_is_not_an_id() {
+        let token = mint_hs256(SECRET, "not an id", None, 60);
+        assert!(matches!(
+            JwtVerifier::hs256(SECRET).verify(&token),
+            Err(AuthError::BadSubject)
+        ));
+    }
+}

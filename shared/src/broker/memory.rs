@@ -1,0 +1,281 @@
+//! The in-process broker behind `memory://`: the same semantics as the Redis broker, held in
+//! one process, for the one-command local start. Not for production and not used by tests
+//! that stand in for Redis.
+
+use super::{BrokerError, BrokerMessage, RecvError};
+use crate::{
+    acl::{Channel, Role, Standing},
+    id::Id,
+};
+use bytes::Bytes;
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+};
+use tokio::sync::broadcast;
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<Id, Channel>,
+    members: HashMap<Id, HashMap<Id, Role>>,
+    bans: HashMap<Id, HashSet<Id>>,
+    messages: HashMap<Id, HashMap<Id, Id>>,
+    dms: HashMap<Id, BTreeSet<Id>>,
+    usernames: HashMap<Id, String>,
+    offsets: HashMap<String, u64>,
+}
+
+#[derive(Clone)]
+pub struct MemoryBroker {
+    state: Arc<Mutex<State>>,
+    bus: broadcast::Sender<BrokerMessage>,
+}
+
+impl Default for MemoryBroker {
+    fn default() -> Self {
+        MemoryBroker {
+            state: Arc::default(),
+            bus: broadcast::channel(1 << 16).0,
+        }
+    }
+}
+
+impl MemoryBroker {
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn subscriber(&self) -> MemorySubscriber {
+        MemorySubscriber {
+            bus: self.bus.clone(),
+            channels: Arc::default(),
+        }
+    }
+
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<String, BrokerError> {
+        let offset = self.with(|s| {
+            let n = s.offsets.entry(channel.to_owned()).or_default();
+            *n += 1;
+            format!("{n}-0")
+        });
+        let body = format!(
+            "{},\"offset\":\"{offset}\"}}",
+            &payload[..payload.len() - 1]
+        );
+        // No receiver is not an error: nobody listens to that room right now.
+        let _ = self.bus.send(BrokerMessage {
+            channel: Bytes::from(channel.to_owned()),
+            payload: body.into(),
+        });
+        Ok(offset)
+    }
+
+    pub async fn ping(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    pub async fn create_channel(
+        &self,
+        channel: &Channel,
+        owner: Option<&Id>,
+    ) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            if s.channels.contains_key(&channel.id) {
+                return false;
+            }
+            s.channels.insert(channel.id.clone(), channel.clone());
+            if let Some(owner) = owner {
+                s.members
+                    .entry(channel.id.clone())
+                    .or_default()
+                    .insert(owner.clone(), Role::Owner);
+            }
+            true
+        }))
+    }
+
+    pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
+        Ok(self.with(|s| s.channels.get(id).cloned()))
+    }
+
+    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
+        self.with(|s| s.channels.insert(channel.id.clone(), channel.clone()));
+        Ok(())
+    }
+
+    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            s.members.remove(id);
+            s.bans.remove(id);
+            s.messages.remove(id);
+            s.channels.remove(id).is_some()
+        }))
+    }
+
+    pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
+        Ok(self.with(|s| Standing {
+            role: s.members.get(channel).and_then(|m| m.get(user)).copied(),
+            banned: s.bans.get(channel).is_some_and(|b| b.contains(user)),
+        }))
+    }
+
+    pub async fn set_member(
+        &self,
+        channel: &Id,
+        user: &Id,
+        role: Role,
+    ) -> Result<Option<Role>, BrokerError> {
+        Ok(self.with(|s| {
+            s.members
+                .entry(channel.clone())
+                .or_default()
+                .insert(user.clone(), role)
+        }))
+    }
+
+    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            s.members
+                .get_mut(channel)
+                .is_some_and(|m| m.remove(user).is_some())
+        }))
+    }
+
+    pub async fn set_banned(
+        &self,
+        channel: &Id,
+        user: &Id,
+        banned: bool,
+    ) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            if banned {
+                if let Some(m) = s.members.get_mut(channel) {
+                    m.remove(user);
+                }
+                s.bans
+                    .entry(channel.clone())
+                    .or_default()
+                    .insert(user.clone())
+            } else {
+                s.bans.get_mut(channel).is_some_and(|b| b.remove(user))
+            }
+        }))
+    }
+
+    pub async fn set_username(&self, user: &Id, name: &str) -> Result<(), BrokerError> {
+        self.with(|s| s.usernames.insert(user.clone(), name.to_owned()));
+        Ok(())
+    }
+
+    pub async fn username(&self, user: &Id) -> Result<Option<String>, BrokerError> {
+        Ok(self.with(|s| s.usernames.get(user).cloned()))
+    }
+
+    pub async fn set_message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+        author: &Id,
+    ) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            let messages = s.messages.entry(channel.clone()).or_default();
+            if messages.contains_key(message) {
+                return false;
+            }
+            messages.insert(message.clone(), author.clone());
+            true
+        }))
+    }
+
+    pub async fn message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+    ) -> Result<Option<Id>, BrokerError> {
+        Ok(self.with(|s| {
+            s.messages
+                .get(channel)
+                .and_then(|m| m.get(message))
+                .cloned()
+        }))
+    }
+
+    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
+        self.with(|s| s.messages.get_mut(channel).map(|m| m.remove(message)));
+        Ok(())
+    }
+
+    pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| {
+            if s.dms.contains_key(id) {
+                return false;
+            }
+            s.dms
+                .insert(id.clone(), participants.iter().cloned().collect());
+            true
+        }))
+    }
+
+    pub async fn dm_participants(&self, id: &Id) -> Result<Option<Vec<Id>>, BrokerError> {
+        Ok(self.with(|s| s.dms.get(id).map(|p| p.iter().cloned().collect())))
+    }
+
+    pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
+        Ok(self.with(|s| s.dms.get(id).is_some_and(|p| p.contains(user))))
+    }
+}
+
+pub struct MemorySubscriber {
+    bus: broadcast::Sender<BrokerMessage>,
+    channels: Arc<Mutex<HashSet<Bytes>>>,
+}
+
+impl MemorySubscriber {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashSet<Bytes>> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self, channels: &[String]) {
+        self.channels()
+            .extend(channels.iter().map(|c| Bytes::from(c.clone())));
+    }
+
+    pub fn unsubscribe(&self, channels: &[String]) {
+        let mut set = self.channels();
+        for c in channels {
+            set.remove(c.as_bytes());
+        }
+    }
+
+    pub fn messages(&self) -> MemoryMessages {
+        MemoryMessages {
+            rx: self.bus.subscribe(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+pub struct MemoryMessages {
+    rx: broadcast::Receiver<BrokerMessage>,
+    channels: Arc<Mutex<HashSet<Bytes>>>,
+}
+
+impl MemoryMessages {
+    pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
+        loop {
+            let message = match self.rx.recv().await {
+                Ok(m) => m,
+                Err(broadcast::error::RecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => return Err(RecvError::Closed),
+            };
+            let subscribed = self
+                .channels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&message.channel);
+            if subscribed {
+                return Ok(message);
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The broker seam: pub/sub with history, and the access-control state every node reads.
+//! Redis is the production broker; `memory://` is an in-process stand-in for the one-command
+//! local start. Both are driven through [`Broker`], so callers never see which one runs.
+
+mod keys;
+mod memory;
+mod redis;
+
+pub use keys::Keys;
+
+use crate::{
+    acl::{Channel, Role, Standing},
+    event::Envelope,
+    id::Id,
+    options::BrokerOptions,
+    room::Room,
+};
+use bytes::Bytes;
+
+/// Entries kept per room history stream (approximate, `XADD MAXLEN ~`).
+pub const HISTORY_MAXLEN: u64 = 1000;
+/// Seconds a room's history lives after its last event.
+pub const HISTORY_TTL_SECS: u64 = 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("invalid REDIS_URL: {0}")]
+    Url(String),
+    #[error("corrupt state at {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+}
+
+/// A message received on a subscribed pub/sub channel.
+#[derive(Clone, Debug)]
+pub struct BrokerMessage {
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+/// Why a message stream returned no message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    #[error("the subscriber fell behind and {0} messages were dropped")]
+    Lagged(u64),
+    #[error("the broker connection is gone")]
+    Closed,
+}
+
+/// The broker: clone it freely, every clone shares one connection (pool).
+#[derive(Clone)]
+pub enum Broker {
+    Redis(redis::RedisBroker),
+    Memory(memory::MemoryBroker),
+}
+
+/// Runs the same call on whichever broker this is.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Broker::Redis(b) => b.$method($($arg),*).await,
+            Broker::Memory(b) => b.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Broker {
+    /// Connects to `opts.redis_url`, or starts a fresh in-process broker for `memory://`.
+    pub async fn connect(opts: &BrokerOptions) -> Result<Broker, BrokerError> {
+        if opts.redis_url.starts_with("memory://") {
+            Ok(Broker::memory())
+        } else {
+            Ok(Broker::Redis(redis::RedisBroker::connect(opts).await?))
+        }
+    }
+
+    /// A fresh in-process broker; clones share it.
+    pub fn memory() -> Broker {
+        Broker::Memory(memory::MemoryBroker::default())
+    }
+
+    /// Appends `envelope` to `room`'s history and publishes it on `room`, atomically.
+    /// Returns the history offset, which the published copy carries as `offset`.
+    pub async fn publish(&self, room: &Room, envelope: &Envelope) -> Result<String, BrokerError> {
+        let channel = room.to_string();
+        let payload = envelope.to_json();
+        dispatch!(self.publish(&channel, &payload))
+    }
+
+    /// A dedicated subscriber connection and its message stream.
+    pub async fn subscriber(&self) -> Result<Subscriber, BrokerError> {
+        match self {
+            Broker::Redis(b) => Ok(Subscriber::Redis(b.subscriber().await?)),
+            Broker::Memory(b) => Ok(Subscriber::Memory(b.subscriber())),
+        }
+    }
+
+    /// Succeeds when the broker answers.
+    pub async fn ping(&self) -> Result<(), BrokerError> {
+        dispatch!(self.ping())
+    }
+
+    /// Whether `user` may receive `room`'s events: own `user:` room, `global`, a channel they
+    /// are an unbanned member of, a DM they take part in. `presence:` rooms are open.
+    pub async fn may_read(&self, room: &Room, user: &Id) -> Result<bool, BrokerError> {
+        match room {
+            Room::User(id) => Ok(id == user),
+            Room::Global | Room::Presence(_) => Ok(true),
+            Room::Channel(channel) => Ok(self.standing(channel, user).await?.may_read()),
+            Room::Dm(dm) => self.is_dm_participant(dm, user).await,
+        }
+    }
+
+    /// Creates a channel (and its owner's membership). False when the id is taken.
+    pub async fn create_channel(
+        &self,
+        channel: &Channel,
+        owner: Option<&Id>,
+    ) -> Result<bool, BrokerError> {
+        dispatch!(self.create_channel(channel, owner))
+    }
+
+    pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
+        dispatch!(self.channel(id))
+    }
+
+    /// Overwrites an existing channel's metadata.
+    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
+        dispatch!(self.update_channel(channel))
+    }
+
+    /// Deletes the channel with its members, bans, messages and history. False if absent.
+    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
+        dispatch!(self.delete_channel(id))
+    }
+
+    /// The user's role in the channel (if a member) and whether they are banned.
+    pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
+        dispatch!(self.standing(channel, user))
+    }
+
+    /// Sets a member's role (adding them if needed); returns the previous role.
+    pub async fn set_member(
+        &self,
+        channel: &Id,
+        user: &Id,
+        role: Role,
+    ) -> Result<Option<Role>, BrokerError> {
+        dispatch!(self.set_member(channel, user, role))
+    }
+
+    /// Removes a member; false if they were not one.
+    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
+        dispatch!(self.remove_member(channel, user))
+    }
+
+    /// Bans (which also removes membership) or unbans; false if nothing changed.
+    pub async fn set_banned(
+        &self,
+        channel: &Id,
+        user: &Id,
+        banned: bool,
+    ) -> Result<bool, BrokerError> {
+        dispatch!(self.set_banned(channel, user, banned))
+    }
+
+    /// Remembers a display name for member events.
+    pub async fn set_username(&self, user: &Id, name: &str) -> Result<(), BrokerError> {
+        dispatch!(self.set_username(user, name))
+    }
+
+    pub async fn username(&self, user: &Id) -> Result<Option<String>, BrokerError> {
+        dispatch!(self.username(user))
+    }
+
+    /// Records who wrote a message, for edit and delete rights.
+    pub async fn set_message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+        author: &Id,
+    ) -> Result<bool, BrokerError> {
+        dispatch!(self.set_message_author(channel, message, author))
+    }
+
+    pub async fn message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+    ) -> Result<Option<Id>, BrokerError> {
+        dispatch!(self.message_author(channel, message))
+    }
+
+    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
+        dispatch!(self.forget_message(channel, message))
+    }
+
+    /// Creates a DM thread; false when the id is taken.
+    pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
+        dispatch!(self.create_dm(id, participants))
+    }
+
+    /// The thread's participants, or None when it does not exist.
+    pub async fn dm_participants(&self, id: &Id) -> Result<Option<Vec<Id>>, BrokerError> {
+        dispatch!(self.dm_participants(id))
+    }
+
+    pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
+        dispatch!(self.is_dm_participant(id, user))
+    }
+}
+
+/// One subscriber connection. Subscribing twice to a channel is harmless; reference counting
+/// is the caller's job (the gateway's room registry).
+pub enum Subscriber {
+    Redis(redis::RedisSubscriber),
+    Memory(memory::MemorySubscriber),
+}
+
+impl Subscriber {
+    pub async fn subscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
+        match self {
+            Subscriber::Redis(s) => s.subscribe(channels).await,
+            Subscriber::Memory(s) => {
+                s.subscribe(channels);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn unsubscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
+        match self {
+            Subscriber::Redis(s) => s.unsubscribe(channels).await,
+            Subscriber::Memory(s) => {
+                s.unsubscribe(channels);
+                Ok(())
+            }
+        }
+    }
+
+    /// The stream of messages on subscribed channels.
+    pub fn messages(&self) -> MessageStream {
+        match self {
+            Subscriber::Redis(s) => MessageStream::Redis(s.messages()),
+            Subscriber::Memory(s) => MessageStream::Memory(s.messages()),
+        }
+    }
+
+    /// Resolves each time the connection came back after a loss; the caller re-subscribes.
+    pub fn reconnections(&self) -> Reconnections {
+        match self {
+            Subscriber::Redis(s) => Reconnections(Some(s.reconnections())),
+            Subscriber::Memory(_) => Reconnections(None),
+        }
+    }
+}
+
+pub enum MessageStream {
+    Redis(redis::RedisMessages),
+    Memory(memory::MemoryMessages),
+}
+
+impl MessageStream {
+    pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
+        match self {
+            MessageStream::Redis(s) => s.recv().await,
+            MessageStream::Memory(s) => s.recv().await,
+        }
+    }
+}
+
+/// Reconnection notices of a subscriber (never fires for the in-process broker).
+pub struct Reconnections(Option<tokio::sync::broadcast::Receiver<fred::types::config::Server>>);
+
+impl Reconnections {
+    /// Waits for the next reconnection; pending forever when there will be none.
+    pub async fn next(&mut self) {
+        use tokio::sync::broadcast::error::RecvError;
+        match &mut self.0 {
+            Some(rx) => loop {
+                match rx.recv().await {
+                    Ok(_) | Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            },
+            None => std::future::pending().await,
+        }
+    }
+}

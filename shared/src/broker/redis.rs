@@ -1,0 +1,390 @@
+//! The Redis broker (fred): one multiplexed client for commands, one subscriber connection
+//! per [`RedisSubscriber`]. Writes that must be atomic run as Lua scripts.
+
+use super::{BrokerError, BrokerMessage, HISTORY_MAXLEN, HISTORY_TTL_SECS, Keys, RecvError};
+use crate::{
+    acl::{Channel, Role, Standing},
+    event::ChannelKind,
+    id::Id,
+    options::BrokerOptions,
+};
+use fred::{clients::SubscriberClient, prelude::*, types::scripts::Script};
+use std::{collections::HashMap, sync::LazyLock, time::Duration};
+use tokio::sync::broadcast;
+
+/// XADD to history, then PUBLISH the payload with the new stream id spliced in as `offset`.
+/// KEYS[1] history stream; ARGV channel, payload (a JSON object), maxlen, ttl.
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local offset = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"offset":"' .. offset .. '"}')
+return offset
+"#,
+    )
+});
+
+/// KEYS[1] channel hash, KEYS[2] members; ARGV name, kind, public, created_at, owner ('' for none).
+static CREATE_CHANNEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'name', ARGV[1], 'kind', ARGV[2], 'public', ARGV[3], 'created_at', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], 'owner') end
+return 1
+"#,
+    )
+});
+
+/// KEYS[1] bans, KEYS[2] members; ARGV user, '1' to ban or '0' to unban. Returns 1 on change.
+static SET_BANNED: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if ARGV[2] == '1' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return redis.call('HSET', KEYS[1], ARGV[1], '1')
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"#,
+    )
+});
+
+/// KEYS[1] participants set; ARGV the participants. Returns 0 when the thread exists.
+static CREATE_DM: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SADD', KEYS[1], unpack(ARGV))
+return 1
+"#,
+    )
+});
+
+#[derive(Clone)]
+pub struct RedisBroker {
+    client: Client,
+    keys: Keys,
+    builder_config: Config,
+    command_timeout: Duration,
+}
+
+fn builder(config: &Config, command_timeout: Duration) -> Builder {
+    let mut builder = Builder::from_config(config.clone());
+    builder
+        .with_performance_config(|perf| {
+            perf.default_command_timeout = command_timeout;
+            // Pub/sub messages wait here for the gateway's fan-out task; a lag is counted there.
+            perf.broadcast_channel_capacity = 1 << 16;
+        })
+        .with_connection_config(|conn| {
+            conn.connection_timeout = Duration::from_secs(2);
+            conn.internal_command_timeout = Duration::from_secs(2);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1000, 2));
+    builder
+}
+
+impl RedisBroker {
+    pub async fn connect(opts: &BrokerOptions) -> Result<Self, BrokerError> {
+        let config =
+            Config::from_url(&opts.redis_url).map_err(|e| BrokerError::Url(e.to_string()))?;
+        let command_timeout = Duration::from_millis(opts.redis_command_timeout_ms);
+        let client = builder(&config, command_timeout).build()?;
+        client.init().await?;
+        Ok(RedisBroker {
+            client,
+            keys: Keys::new(&opts.redis_key_prefix),
+            builder_config: config,
+            command_timeout,
+        })
+    }
+
+    pub async fn subscriber(&self) -> Result<RedisSubscriber, BrokerError> {
+        let client =
+            builder(&self.builder_config, self.command_timeout).build_subscriber_client()?;
+        client.init().await?;
+        Ok(RedisSubscriber { client })
+    }
+
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<String, BrokerError> {
+        let args = vec![
+            channel.to_owned(),
+            payload.to_owned(),
+            HISTORY_MAXLEN.to_string(),
+            HISTORY_TTL_SECS.to_string(),
+        ];
+        Ok(PUBLISH
+            .evalsha_with_reload(&self.client, vec![self.keys.history(channel)], args)
+            .await?)
+    }
+
+    pub async fn ping(&self) -> Result<(), BrokerError> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+
+    pub async fn create_channel(
+        &self,
+        channel: &Channel,
+        owner: Option<&Id>,
+    ) -> Result<bool, BrokerError> {
+        let keys = vec![
+            self.keys.channel(&channel.id),
+            self.keys.members(&channel.id),
+        ];
+        let args = vec![
+            channel.name.clone(),
+            kind_str(channel.kind).to_owned(),
+            bool_str(channel.public).to_owned(),
+            channel.created_at.clone(),
+            owner.map(|o| o.to_string()).unwrap_or_default(),
+        ];
+        let created: i64 = CREATE_CHANNEL
+            .evalsha_with_reload(&self.client, keys, args)
+            .await?;
+        Ok(created == 1)
+    }
+
+    pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
+        let key = self.keys.channel(id);
+        let fields: HashMap<String, String> = self.client.hgetall(&key).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = |detail: &str| BrokerError::Corrupt {
+            key: key.clone(),
+            detail: detail.to_owned(),
+        };
+        let kind = match fields.get("kind").map(String::as_str) {
+            Some("voice") => ChannelKind::Voice,
+            Some("text") | None => ChannelKind::Text,
+            Some(_) => return Err(corrupt("unknown kind")),
+        };
+        Ok(Some(Channel {
+            id: id.clone(),
+            name: fields
+                .get("name")
+                .cloned()
+                .ok_or_else(|| corrupt("no name"))?,
+            kind,
+            public: fields.get("public").is_some_and(|p| p == "1"),
+            created_at: fields.get("created_at").cloned().unwrap_or_default(),
+        }))
+    }
+
+    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
+        let fields = vec![
+            ("name", channel.name.clone()),
+            ("kind", kind_str(channel.kind).to_owned()),
+            ("public", bool_str(channel.public).to_owned()),
+        ];
+        let _: () = self
+            .client
+            .hset(self.keys.channel(&channel.id), fields)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
+        let history = self.keys.history(&format!("channel:{id}"));
+        let existed: i64 = self.client.del(self.keys.channel(id)).await?;
+        let _: i64 = self
+            .client
+            .del(vec![
+                self.keys.members(id),
+                self.keys.bans(id),
+                self.keys.messages(id),
+                history,
+            ])
+            .await?;
+        Ok(existed == 1)
+    }
+
+    pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
+        let pipeline = self.client.pipeline();
+        let _: () = pipeline
+            .hget(self.keys.members(channel), user.as_str())
+            .await?;
+        let _: () = pipeline
+            .hexists(self.keys.bans(channel), user.as_str())
+            .await?;
+        let (role, banned): (Option<String>, bool) = pipeline.all().await?;
+        let role = match role {
+            None => None,
+            Some(r) => Some(r.parse().map_err(|_| BrokerError::Corrupt {
+                key: self.keys.members(channel),
+                detail: format!("unknown role {r:?}"),
+            })?),
+        };
+        Ok(Standing { role, banned })
+    }
+
+    pub async fn set_member(
+        &self,
+        channel: &Id,
+        user: &Id,
+        role: Role,
+    ) -> Result<Option<Role>, BrokerError> {
+        let key = self.keys.members(channel);
+        let pipeline = self.client.pipeline();
+        let _: () = pipeline.hget(&key, user.as_str()).await?;
+        let _: () = pipeline.hset(&key, (user.as_str(), role.as_str())).await?;
+        let (previous, _): (Option<String>, i64) = pipeline.all().await?;
+        Ok(previous.and_then(|p| p.parse().ok()))
+    }
+
+    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
+        let removed: i64 = self
+            .client
+            .hdel(self.keys.members(channel), user.as_str())
+            .await?;
+        Ok(removed == 1)
+    }
+
+    pub async fn set_banned(
+        &self,
+        channel: &Id,
+        user: &Id,
+        banned: bool,
+    ) -> Result<bool, BrokerError> {
+        let keys = vec![self.keys.bans(channel), self.keys.members(channel)];
+        let args = vec![user.to_string(), bool_str(banned).to_owned()];
+        let changed: i64 = SET_BANNED
+            .evalsha_with_reload(&self.client, keys, args)
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn set_username(&self, user: &Id, name: &str) -> Result<(), BrokerError> {
+        let _: () = self
+            .client
+            .hset(self.keys.usernames(), (user.as_str(), name))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn username(&self, user: &Id) -> Result<Option<String>, BrokerError> {
+        Ok(self
+            .client
+            .hget(self.keys.usernames(), user.as_str())
+            .await?)
+    }
+
+    pub async fn set_message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+        author: &Id,
+    ) -> Result<bool, BrokerError> {
+        let created: bool = self
+            .client
+            .hsetnx(
+                self.keys.messages(channel),
+                message.as_str(),
+                author.as_str(),
+            )
+            .await?;
+        Ok(created)
+    }
+
+    pub async fn message_author(
+        &self,
+        channel: &Id,
+        message: &Id,
+    ) -> Result<Option<Id>, BrokerError> {
+        let author: Option<String> = self
+            .client
+            .hget(self.keys.messages(channel), message.as_str())
+            .await?;
+        Ok(author.and_then(|a| Id::parse(&a).ok()))
+    }
+
+    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
+        let _: i64 = self
+            .client
+            .hdel(self.keys.messages(channel), message.as_str())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
+        let args: Vec<String> = participants.iter().map(Id::to_string).collect();
+        let created: i64 = CREATE_DM
+            .evalsha_with_reload(&self.client, vec![self.keys.dm_participants(id)], args)
+            .await?;
+        Ok(created == 1)
+    }
+
+    pub async fn dm_participants(&self, id: &Id) -> Result<Option<Vec<Id>>, BrokerError> {
+        let members: Vec<String> = self.client.smembers(self.keys.dm_participants(id)).await?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let mut ids: Vec<Id> = members.iter().filter_map(|m| Id::parse(m).ok()).collect();
+        ids.sort();
+        Ok(Some(ids))
+    }
+
+    pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
+        Ok(self
+            .client
+            .sismember(self.keys.dm_participants(id), user.as_str())
+            .await?)
+    }
+}
+
+fn kind_str(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Text => "text",
+        ChannelKind::Voice => "voice",
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "1" } else { "0" }
+}
+
+pub struct RedisSubscriber {
+    client: SubscriberClient,
+}
+
+impl RedisSubscriber {
+    pub async fn subscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
+        Ok(self.client.subscribe(channels.to_vec()).await?)
+    }
+
+    pub async fn unsubscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
+        Ok(self.client.unsubscribe(channels.to_vec()).await?)
+    }
+
+    pub fn messages(&self) -> RedisMessages {
+        RedisMessages(self.client.message_rx())
+    }
+
+    pub fn reconnections(&self) -> broadcast::Receiver<fred::types::config::Server> {
+        self.client.reconnect_rx()
+    }
+}
+
+pub struct RedisMessages(broadcast::Receiver<fred::types::Message>);
+
+impl RedisMessages {
+    pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
+        loop {
+            match self.0.recv().await {
+                Ok(message) => {
+                    // A payload that is not a string or bytes is not ours; skip it.
+                    if let Some(payload) = message.value.into_bytes() {
+                        return Ok(BrokerMessage {
+                            channel: message.channel.into_inner(),
+                            payload,
+                        });
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => return Err(RecvError::Closed),
+            }
+        }
+    }
+}
