@@ -1,0 +1,116 @@
+//! The gateway node's configuration: flags with environment fallbacks (DESIGN §6).
+
+use clap::Parser;
+use shared::options::{BrokerOptions, JwtOptions};
+use std::{net::SocketAddr, time::Duration};
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "gateway",
+    about = "A stateless WebSocket gateway node",
+    version
+)]
+pub struct Config {
+    /// Address the node listens on (WebSocket and HTTP). Default: 0.0.0.0:8080.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// This node's id in logs and the node registry. Default: a random id.
+    #[arg(long, env = "GATEWAY_NODE_ID")]
+    pub node_id: Option<String>,
+    /// URL clients use to reach this node. Default: ws://<listen>/api/ws.
+    #[arg(long, env = "GATEWAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub broker: BrokerOptions,
+    #[command(flatten)]
+    pub jwt: JwtOptions,
+    #[command(flatten)]
+    pub limits: Limits,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// Per-connection limits and timings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Limits {
+    /// Milliseconds between client heartbeats, announced in READY; a socket silent for 1.5× this
+    /// is closed (native close code 4009). Default: 30000.
+    #[arg(long, env = "GATEWAY_HEARTBEAT_INTERVAL_MS", default_value_t = 30_000)]
+    pub heartbeat_interval_ms: u64,
+    /// Milliseconds an unauthenticated socket may take to IDENTIFY (then 4003). Default: 10000.
+    #[arg(long, env = "GATEWAY_IDENTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub identify_timeout_ms: u64,
+    /// Frames a socket's outbound queue holds; a full queue closes it as a slow consumer
+    /// (native 4020). Default: 1024.
+    #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+    /// Largest client frame handled, in bytes; larger ones get `ERROR "invalid payload"`.
+    /// Frames over 4× this close the socket (1009). Default: 16384.
+    #[arg(long, env = "GATEWAY_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Client frames allowed per second (burst: twice this); beyond, the socket is closed
+    /// (native 4008). Default: 60.
+    #[arg(long, env = "GATEWAY_FRAMES_PER_SECOND", default_value_t = 60)]
+    pub frames_per_second: u32,
+    /// Invalid frames (bad JSON, unknown op, bad arguments) tolerated per minute before the
+    /// socket is closed (native 4002). Default: 20.
+    #[arg(long, env = "GATEWAY_INVALID_FRAMES_PER_MINUTE", default_value_t = 20)]
+    pub invalid_frames_per_minute: u32,
+    /// Rooms one socket may join, the automatic ones included. Default: 1000.
+    #[arg(long, env = "GATEWAY_MAX_ROOMS_PER_SOCKET", default_value_t = 1000)]
+    pub max_rooms_per_socket: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            heartbeat_interval_ms: 30_000,
+            identify_timeout_ms: 10_000,
+            outbound_queue: 1024,
+            max_frame_bytes: 16 * 1024,
+            frames_per_second: 60,
+            invalid_frames_per_minute: 20,
+            max_rooms_per_socket: 1000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// How long a socket may stay silent.
+    pub fn heartbeat_window(&self) -> Duration {
+        self.heartbeat_interval() * 3 / 2
+    }
+
+    pub fn identify_timeout(&self) -> Duration {
+        Duration::from_millis(self.identify_timeout_ms)
+    }
+
+    /// The WebSocket layer's own cap: larger messages close the socket.
+    pub fn hard_frame_cap(&self) -> usize {
+        self.max_frame_bytes.saturating_mul(4)
+    }
+}
+
+impl Config {
+    /// A config for tests and the dev launcher: defaults everywhere, the given listen address,
+    /// broker and HS256 secret.
+    pub fn for_listen(listen: SocketAddr, broker: BrokerOptions, jwt_secret: &str) -> Self {
+        Config {
+            listen,
+            node_id: None,
+            public_url: None,
+            broker,
+            jwt: JwtOptions {
+                jwt_secret: Some(jwt_secret.to_owned()),
+                jwt_public_key_file: None,
+            },
+            limits: Limits::default(),
+            log_json: false,
+        }
+    }
+}

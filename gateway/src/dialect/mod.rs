@@ -1,0 +1,116 @@
+//! Client dialects: each is a codec plus a small state machine over the session core.
+//! This module holds what the fan-out needs from them: the wire formats a socket can ask
+//! for, and an event parsed once and rendered at most once per format.
+
+pub mod events;
+pub mod native;
+
+use axum::extract::ws::Message;
+use bytes::Bytes;
+use serde_json::Value;
+use shared::{Id, event::Envelope};
+use std::sync::OnceLock;
+
+/// How a socket wants events rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Seed 000 frames on `/api/ws`.
+    Native,
+    /// `/api/ws?format=events`: each event exactly as published, plus `room`.
+    Events,
+}
+
+impl Format {
+    const ALL: [Format; 2] = [Format::Native, Format::Events];
+
+    fn index(self) -> usize {
+        match self {
+            Format::Native => 0,
+            Format::Events => 1,
+        }
+    }
+
+    /// The `dialect` label of connection metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Events => "events",
+        }
+    }
+}
+
+/// A broker message, parsed once per node.
+pub struct Inbound {
+    pub room: String,
+    /// The payload exactly as published.
+    pub raw: Bytes,
+    /// The typed envelope, when the payload is one of DESIGN §3's events.
+    pub envelope: Option<Envelope>,
+    /// Otherwise the payload as generic JSON (an event from another publisher).
+    pub generic: Option<Value>,
+}
+
+impl Inbound {
+    /// None when the channel name is not UTF-8 or the payload is not a JSON object.
+    pub fn parse(channel: &[u8], raw: Bytes) -> Option<Self> {
+        let room = std::str::from_utf8(channel).ok()?.to_owned();
+        match serde_json::from_slice::<Envelope>(&raw) {
+            Ok(envelope) => Some(Inbound {
+                room,
+                raw,
+                envelope: Some(envelope),
+                generic: None,
+            }),
+            Err(_) => {
+                let generic: Value = serde_json::from_slice(&raw).ok()?;
+                generic.is_object().then_some(Inbound {
+                    room,
+                    raw,
+                    envelope: None,
+                    generic: Some(generic),
+                })
+            }
+        }
+    }
+
+    /// The only user this event is for, when it is targeted (a voice signal with `to_user_id`).
+    pub fn recipient(&self) -> Option<&Id> {
+        match &self.envelope.as_ref()?.event {
+            shared::event::Event::VoiceSignal(signal) => signal.to_user_id.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// One event's frames, rendered lazily and at most once per format, then shared by every
+/// socket of that format (cloning a `Message` shares its bytes).
+pub struct Rendered<'a> {
+    inbound: &'a Inbound,
+    frames: [OnceLock<Option<Message>>; Format::ALL.len()],
+}
+
+impl<'a> Rendered<'a> {
+    pub fn new(inbound: &'a Inbound) -> Self {
+        Rendered {
+            inbound,
+            frames: Default::default(),
+        }
+    }
+
+    /// The frame for `format`; None when that format does not show this event.
+    pub fn frame(&self, format: Format) -> Option<Message> {
+        self.frames[format.index()]
+            .get_or_init(|| match format {
+                Format::Native => native::render::event(self.inbound),
+                Format::Events => Some(events::render(self.inbound)),
+            })
+            .clone()
+    }
+}
+
+/// The notice a socket gets when the node takes it out of a room (kick, ban, deletion).
+pub fn render_revoked(format: Format, room: &str) -> Message {
+    match format {
+        Format::Native | Format::Events => native::frames::unsubscribed(room),
+    }
+}

@@ -1,0 +1,52 @@
+//! Server frames of the native dialect: `{"type", "room"?, "data"?}`.
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Serialize)]
+struct Frame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+}
+
+fn frame(kind: &str, room: Option<&str>, data: Option<Value>) -> Message {
+    let json = serde_json::to_string(&Frame { kind, room, data }).expect("frames always serialize");
+    Message::Text(Utf8Bytes::from(json))
+}
+
+pub fn ready(
+    session_id: &str,
+    user_id: Value,
+    heartbeat_interval_ms: u64,
+    rooms: &[String],
+) -> Message {
+    let data = serde_json::json!({
+        "session_id": session_id,
+        "user_id": user_id,
+        "heartbeat_interval": heartbeat_interval_ms,
+        "rooms": rooms,
+    });
+    frame("READY", None, Some(data))
+}
+
+pub fn subscribed(room: &str) -> Message {
+    frame("SUBSCRIBED", Some(room), None)
+}
+
+pub fn unsubscribed(room: &str) -> Message {
+    frame("UNSUBSCRIBED", Some(room), None)
+}
+
+pub fn heartbeat_ack() -> Message {
+    frame("HEARTBEAT_ACK", None, None)
+}
+
+/// `{"type":"ERROR","data":"<message>"}`, plus the room the error is about, if any.
+pub fn error(message: &str, room: Option<&str>) -> Message {
+    frame("ERROR", room, Some(Value::String(message.to_owned())))
+}

@@ -1,0 +1,263 @@
+//! The native dialect on `/api/ws` (seed 000, DESIGN §4.1): authenticate by `?token=` or an
+//! IDENTIFY frame, send READY, then translate ops to session calls.
+//!
+//! Close codes: 4002 too many invalid frames, 4003 not authenticated in time, 4004
+//! authentication failed, 4008 rate limited, 4009 heartbeat timeout, 4020 slow consumer,
+//! 1001 node shutting down, 1009 frame over the hard cap.
+
+pub mod codec;
+pub mod frames;
+pub mod render;
+
+use crate::{
+    dialect::Format,
+    node::Node,
+    session::{
+        CloseReason, ConnId, Session, SubscribeError,
+        driver::{self, Codec, Frame, Strike},
+        outbound,
+    },
+};
+use axum::{
+    Json,
+    extract::{
+        Query, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use codec::{Invalid, Op, RoomArg};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use shared::{Room, auth::User};
+use std::sync::Arc;
+use tracing::Instrument;
+
+#[derive(Deserialize)]
+pub struct Params {
+    token: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /api/ws`: validates the query, then upgrades.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    Query(params): Query<Params>,
+    State(node): State<Arc<Node>>,
+) -> Response {
+    let format = match params.format.as_deref() {
+        None | Some("native") => Format::Native,
+        Some("events") => Format::Events,
+        Some(_) => {
+            let body = serde_json::json!({"error": "format must be `native` or `events`", "code": "bad_format"});
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let cap = node.config.limits.hard_frame_cap();
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .on_upgrade(move |socket| serve(socket, node, params.token, format))
+}
+
+async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, format: Format) {
+    let user = match authenticate(&mut socket, &node, token).await {
+        Ok(user) => user,
+        Err(reason) => {
+            node.metrics
+                .connections_closed
+                .with_label_values(&[reason.label()])
+                .inc();
+            let _ = socket
+                .send(Message::Close(Some(NativeCodec::close_frame(reason))))
+                .await;
+            return;
+        }
+    };
+    let conn = ConnId::next();
+    let span =
+        tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
+    async move {
+        let labels = [format.label()];
+        node.metrics
+            .connections_opened
+            .with_label_values(&labels)
+            .inc();
+        node.metrics
+            .connections_open
+            .with_label_values(&labels)
+            .inc();
+        let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.shutdown);
+        let mut session = Session::new(node.clone(), conn, user, format, out);
+        let mut rooms = Vec::new();
+        for room in [Room::User(session.user_id().clone()), Room::Global] {
+            match session.subscribe(&room).await {
+                Ok(()) => rooms.push(room.to_string()),
+                Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
+            }
+        }
+        let ready = frames::ready(
+            &conn.0.to_string(),
+            render::id(session.user_id()),
+            node.config.limits.heartbeat_interval_ms,
+            &rooms,
+        );
+        session.send(ready);
+        tracing::debug!("session ready");
+        let reason = driver::run(socket, session, queue, NativeCodec).await;
+        tracing::debug!(reason = reason.label(), "session closed");
+        node.metrics
+            .connections_open
+            .with_label_values(&labels)
+            .dec();
+        node.metrics
+            .connections_closed
+            .with_label_values(&[reason.label()])
+            .inc();
+    }
+    .instrument(span)
+    .await
+}
+
+/// Before READY: the `?token=`, else an IDENTIFY frame within the identify timeout.
+async fn authenticate(
+    socket: &mut WebSocket,
+    node: &Node,
+    token: Option<String>,
+) -> Result<User, CloseReason> {
+    let verify = |token: &str| {
+        node.verifier
+            .verify(token)
+            .map_err(|_| CloseReason::AuthFailed)
+    };
+    if let Some(token) = token {
+        return verify(&token);
+    }
+    let deadline = tokio::time::Instant::now() + node.config.limits.identify_timeout();
+    let mut invalid = 0;
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .map_err(|_| CloseReason::NotAuthenticated)?;
+        let text = match next {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
+                return Err(CloseReason::ClientGone);
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+        };
+        let reply = match codec::parse(text.as_str()) {
+            Ok(Op::Identify { token }) => return verify(&token),
+            Ok(_) => frames::error("not authenticated", None),
+            Err(Invalid::UnknownOp) => frames::error("unknown op", None),
+            Err(Invalid::Payload) => frames::error("invalid payload", None),
+        };
+        invalid += 1;
+        if invalid > node.config.limits.invalid_frames_per_minute {
+            return Err(CloseReason::TooManyInvalidFrames);
+        }
+        socket
+            .send(reply)
+            .await
+            .map_err(|_| CloseReason::ClientGone)?;
+    }
+}
+
+/// Translates native ops to session calls and session outcomes to native frames.
+struct NativeCodec;
+
+impl Codec for NativeCodec {
+    async fn on_frame(&mut self, session: &mut Session, frame: Frame) -> Result<(), Strike> {
+        let metrics = &session.node().metrics;
+        let op = match frame {
+            Frame::Text(text) => codec::parse(&text),
+            Frame::Binary(_) | Frame::Oversized => Err(Invalid::Payload),
+        };
+        let op = match op {
+            Ok(op) => op,
+            Err(invalid) => {
+                metrics.frames_in.with_label_values(&["invalid"]).inc();
+                let message = match invalid {
+                    Invalid::Payload => "invalid payload",
+                    Invalid::UnknownOp => "unknown op",
+                };
+                session.send(frames::error(message, None));
+                return Err(Strike);
+            }
+        };
+        metrics.frames_in.with_label_values(&[op.label()]).inc();
+        match op {
+            Op::Heartbeat => {
+                session.send(frames::heartbeat_ack());
+                Ok(())
+            }
+            Op::Identify { .. } => {
+                session.send(frames::error("already authenticated", None));
+                Err(Strike)
+            }
+            Op::Subscribe {
+                room: RoomArg::Valid(room),
+            } => {
+                let name = room.to_string();
+                let reply = match session.subscribe(&room).await {
+                    Ok(()) => frames::subscribed(&name),
+                    Err(error) => frames::error(subscribe_error(error), Some(&name)),
+                };
+                session.send(reply);
+                Ok(())
+            }
+            Op::Subscribe {
+                room: RoomArg::Invalid(name),
+            } => {
+                session.send(frames::error("forbidden room", Some(&name)));
+                Ok(())
+            }
+            Op::Unsubscribe {
+                room: RoomArg::Valid(room),
+            } => {
+                session.unsubscribe(&room);
+                session.send(frames::unsubscribed(&room.to_string()));
+                Ok(())
+            }
+            Op::Unsubscribe {
+                room: RoomArg::Invalid(name),
+            } => {
+                session.send(frames::unsubscribed(&name));
+                Ok(())
+            }
+            Op::NotSupported(name) => {
+                session.send(frames::error(
+                    &format!("{name} is not supported by this node yet"),
+                    None,
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn close_frame(reason: CloseReason) -> CloseFrame {
+        let (code, text) = match reason {
+            CloseReason::TooManyInvalidFrames => (4002, "too many invalid frames"),
+            CloseReason::NotAuthenticated => (4003, "not authenticated"),
+            CloseReason::AuthFailed => (4004, "authentication failed"),
+            CloseReason::RateLimited => (4008, "rate limited"),
+            CloseReason::HeartbeatTimeout => (4009, "session timed out"),
+            CloseReason::SlowConsumer => (4020, "slow consumer"),
+            CloseReason::ServerShutdown => (1001, "node shutting down"),
+            CloseReason::FrameTooLarge => (1009, "frame too large"),
+            CloseReason::ClientGone => (1000, ""),
+        };
+        CloseFrame {
+            code,
+            reason: text.into(),
+        }
+    }
+}
+
+fn subscribe_error(error: SubscribeError) -> &'static str {
+    match error {
+        SubscribeError::Forbidden => "forbidden room",
+        SubscribeError::TooManyRooms => "too many rooms",
+        SubscribeError::Unavailable => "room unavailable, try again",
+    }
+}

@@ -1,0 +1,37 @@
+//! The node's HTTP surface: the WebSocket endpoints and `/healthz`, `/readyz`, `/metrics`.
+
+use crate::{dialect::native, node::Node};
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use std::sync::Arc;
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/api/ws", get(native::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+/// Ready while the node is not stopping and the broker answers.
+async fn ready(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
+    if node.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping");
+    }
+    match node.broker.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable"),
+    }
+}
+
+async fn metrics(
+    State(node): State<Arc<Node>>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        node.metrics.render(),
+    )
+}

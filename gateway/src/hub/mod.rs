@@ -1,0 +1,155 @@
+//! The node's room registry: which local sockets are in which room, reference-counted onto
+//! one broker subscription per room, and the fan-out that delivers broker messages to them.
+
+pub mod fanout;
+pub mod subscriptions;
+
+use crate::{
+    metrics::Metrics,
+    session::{ConnId, MemberRef},
+};
+use shared::Id;
+use std::{
+    collections::HashMap,
+    sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
+use subscriptions::Change;
+use tokio::sync::{mpsc, watch};
+
+/// The sockets in one room, and whether the node's broker subscription for it is live.
+pub struct RoomMembers {
+    pub members: HashMap<ConnId, MemberRef>,
+    ready: watch::Receiver<bool>,
+}
+
+/// What [`Hub::join`] did.
+pub enum Joined {
+    /// The socket was already in the room.
+    Already,
+    /// Added; the receiver turns true once the broker subscription is live.
+    Added(watch::Receiver<bool>),
+}
+
+pub struct Hub {
+    rooms: RwLock<HashMap<String, RoomMembers>>,
+    changes: mpsc::UnboundedSender<Change>,
+    metrics: Metrics,
+}
+
+impl Hub {
+    /// A hub and the receiving end of its subscription changes (for [`subscriptions::run`]).
+    /// The change queue is unbounded by design: it holds at most one entry per room
+    /// transition, and transitions are bounded by the (rate-limited) joins that cause them.
+    pub fn new(metrics: Metrics) -> (Self, mpsc::UnboundedReceiver<Change>) {
+        let (changes, rx) = mpsc::unbounded_channel();
+        (
+            Hub {
+                rooms: RwLock::default(),
+                changes,
+                metrics,
+            },
+            rx,
+        )
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, RoomMembers>> {
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<String, RoomMembers>> {
+        self.rooms.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a socket to a room; the first socket in a room subscribes the node to it.
+    pub fn join(&self, room: &str, member: &MemberRef) -> Joined {
+        let mut rooms = self.write();
+        if let Some(entry) = rooms.get_mut(room) {
+            if entry.members.contains_key(&member.conn) {
+                return Joined::Already;
+            }
+            entry.members.insert(member.conn, member.clone());
+            return Joined::Added(entry.ready.clone());
+        }
+        let (ready_tx, ready) = watch::channel(false);
+        let mut members = HashMap::new();
+        members.insert(member.conn, member.clone());
+        rooms.insert(
+            room.to_owned(),
+            RoomMembers {
+                members,
+                ready: ready.clone(),
+            },
+        );
+        self.request(Change::Subscribe {
+            room: room.to_owned(),
+            ready: ready_tx,
+        });
+        Joined::Added(ready)
+    }
+
+    /// Removes a socket from a room; the last socket out unsubscribes the node.
+    pub fn leave(&self, room: &str, conn: ConnId) -> bool {
+        let mut rooms = self.write();
+        let Some(entry) = rooms.get_mut(room) else {
+            return false;
+        };
+        let removed = entry.members.remove(&conn).is_some();
+        if entry.members.is_empty() {
+            rooms.remove(room);
+            self.request(Change::Unsubscribe {
+                room: room.to_owned(),
+            });
+        }
+        removed
+    }
+
+    /// Removes every socket of `user` from `room` (kick, ban, leave) and returns them.
+    pub fn evict_user(&self, room: &str, user: &Id) -> Vec<MemberRef> {
+        self.evict(room, |m| &m.user == user)
+    }
+
+    /// Removes every socket from `room` (the room is gone) and returns them.
+    pub fn evict_all(&self, room: &str) -> Vec<MemberRef> {
+        self.evict(room, |_| true)
+    }
+
+    fn evict(&self, room: &str, pred: impl Fn(&MemberRef) -> bool) -> Vec<MemberRef> {
+        let mut rooms = self.write();
+        let Some(entry) = rooms.get_mut(room) else {
+            return Vec::new();
+        };
+        let evicted: Vec<MemberRef> = entry
+            .members
+            .values()
+            .filter(|m| pred(m))
+            .cloned()
+            .collect();
+        for m in &evicted {
+            entry.members.remove(&m.conn);
+        }
+        if entry.members.is_empty() {
+            rooms.remove(room);
+            self.request(Change::Unsubscribe {
+                room: room.to_owned(),
+            });
+        }
+        evicted
+    }
+
+    /// Runs `f` over the room's members under the read lock (never held across an await).
+    pub fn with_members<R>(&self, room: &str, f: impl FnOnce(&RoomMembers) -> R) -> Option<R> {
+        self.read().get(room).map(f)
+    }
+
+    /// Rooms with at least one local socket.
+    pub fn room_count(&self) -> usize {
+        self.read().len()
+    }
+
+    fn request(&self, change: Change) {
+        // The receiver lives as long as the node; after shutdown nothing needs subscribing.
+        if self.changes.send(change).is_err() {
+            self.metrics.broker_errors.inc();
+        }
+    }
+}

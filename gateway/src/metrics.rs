@@ -1,0 +1,140 @@
+//! Every metric the gateway exports, declared in one place (`gateway_` prefix, labels that
+//! cannot explode: never a user, room or socket id).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: IntGaugeVec,
+    pub connections_opened: IntCounterVec,
+    pub connections_closed: IntCounterVec,
+    pub frames_in: IntCounterVec,
+    pub events_received: IntCounter,
+    pub events_unroutable: IntCounter,
+    pub events_delivered: IntCounter,
+    pub fanout_seconds: Histogram,
+    pub slow_consumer_closes: IntCounter,
+    pub subscriptions: IntGauge,
+    pub broker_lagged: IntCounter,
+    pub broker_errors: IntCounter,
+    pub broker_reconnects: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let m = Metrics {
+            connections_open: IntGaugeVec::new(
+                Opts::new("gateway_connections_open", "WebSocket connections currently open, by dialect."),
+                &["dialect"],
+            )
+            .unwrap(),
+            connections_opened: IntCounterVec::new(
+                Opts::new("gateway_connections_opened_total", "WebSocket connections accepted, by dialect."),
+                &["dialect"],
+            )
+            .unwrap(),
+            connections_closed: IntCounterVec::new(
+                Opts::new("gateway_connections_closed_total", "WebSocket connections closed, by reason."),
+                &["reason"],
+            )
+            .unwrap(),
+            frames_in: IntCounterVec::new(
+                Opts::new("gateway_frames_in_total", "Client frames received, by op (`invalid` when unparsable)."),
+                &["op"],
+            )
+            .unwrap(),
+            events_received: IntCounter::new(
+                "gateway_events_received_total",
+                "Pub/sub messages received from the broker.",
+            )
+            .unwrap(),
+            events_unroutable: IntCounter::new(
+                "gateway_events_unroutable_total",
+                "Pub/sub messages dropped because no local socket is in the room or the payload is not an event.",
+            )
+            .unwrap(),
+            events_delivered: IntCounter::new(
+                "gateway_events_delivered_total",
+                "Event frames queued to client sockets.",
+            )
+            .unwrap(),
+            fanout_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateway_fanout_seconds",
+                    "Time to queue one broker message to every local subscriber.",
+                )
+                .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
+            )
+            .unwrap(),
+            slow_consumer_closes: IntCounter::new(
+                "gateway_slow_consumer_closes_total",
+                "Sockets closed because their outbound queue was full.",
+            )
+            .unwrap(),
+            subscriptions: IntGauge::new(
+                "gateway_redis_subscriptions",
+                "Broker channels this node is subscribed to.",
+            )
+            .unwrap(),
+            broker_lagged: IntCounter::new(
+                "gateway_broker_lagged_messages_total",
+                "Broker messages lost because the fan-out task fell behind.",
+            )
+            .unwrap(),
+            broker_errors: IntCounter::new(
+                "gateway_redis_errors_total",
+                "Failed broker commands (subscribe, unsubscribe, access checks).",
+            )
+            .unwrap(),
+            broker_reconnects: IntCounter::new(
+                "gateway_redis_reconnects_total",
+                "Times the subscriber connection came back and re-subscribed.",
+            )
+            .unwrap(),
+            registry,
+        };
+        m.register_all();
+        m
+    }
+
+    fn register_all(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.connections_open.clone()),
+            Box::new(self.connections_opened.clone()),
+            Box::new(self.connections_closed.clone()),
+            Box::new(self.frames_in.clone()),
+            Box::new(self.events_received.clone()),
+            Box::new(self.events_unroutable.clone()),
+            Box::new(self.events_delivered.clone()),
+            Box::new(self.fanout_seconds.clone()),
+            Box::new(self.slow_consumer_closes.clone()),
+            Box::new(self.subscriptions.clone()),
+            Box::new(self.broker_lagged.clone()),
+            Box::new(self.broker_errors.clone()),
+            Box::new(self.broker_reconnects.clone()),
+        ];
+        for c in collectors {
+            self.registry.register(c).expect("metric names are unique");
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

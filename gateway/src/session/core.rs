@@ -1,0 +1,135 @@
+//! One authenticated socket's state: its rooms and its outbound queue. Joining a room checks
+//! the shared ACL, joins the node's registry, waits for the broker subscription to be live,
+//! then checks the ACL again (so a ban racing the join cannot leave the socket inside).
+
+use super::{ConnId, Delivery, Member, MemberRef, Outbound};
+use crate::{dialect::Format, hub::Joined, node::Node};
+use axum::extract::ws::Message;
+use shared::{Id, Room, auth::User};
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+/// How long a join waits for the node's broker subscription before giving up.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("forbidden room")]
+    Forbidden,
+    #[error("too many rooms")]
+    TooManyRooms,
+    #[error("room unavailable, try again")]
+    Unavailable,
+}
+
+pub struct Session {
+    node: Arc<Node>,
+    member: MemberRef,
+    name: Option<String>,
+    rooms: HashSet<String>,
+}
+
+impl Session {
+    pub fn new(
+        node: Arc<Node>,
+        conn: ConnId,
+        user: User,
+        format: Format,
+        outbound: Outbound,
+    ) -> Self {
+        let member = Arc::new(Member {
+            conn,
+            user: user.id,
+            format,
+            outbound,
+        });
+        Session {
+            node,
+            member,
+            name: user.name,
+            rooms: HashSet::new(),
+        }
+    }
+
+    pub fn user_id(&self) -> &Id {
+        &self.member.user
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub fn conn(&self) -> ConnId {
+        self.member.conn
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Rooms this socket asked for and was admitted to, in no particular order.
+    pub fn rooms(&self) -> impl Iterator<Item = &String> {
+        self.rooms.iter()
+    }
+
+    /// Queues a reply frame behind the events already queued.
+    pub fn send(&self, frame: Message) -> Delivery {
+        self.member.outbound.try_send(frame)
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.member.outbound
+    }
+
+    /// Joins `room` if the user may read it.
+    pub async fn subscribe(&mut self, room: &Room) -> Result<(), SubscribeError> {
+        let name = room.to_string();
+        if !self.rooms.contains(&name)
+            && self.rooms.len() >= self.node.config.limits.max_rooms_per_socket
+        {
+            return Err(SubscribeError::TooManyRooms);
+        }
+        self.check_access(room).await?;
+        if let Joined::Added(mut ready) = self.node.hub.join(&name, &self.member) {
+            let live = tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready.wait_for(|live| *live)).await;
+            if !matches!(live, Ok(Ok(_))) {
+                self.node.hub.leave(&name, self.member.conn);
+                return Err(SubscribeError::Unavailable);
+            }
+        }
+        if let Err(e) = self.check_access(room).await {
+            self.node.hub.leave(&name, self.member.conn);
+            self.rooms.remove(&name);
+            return Err(e);
+        }
+        self.rooms.insert(name);
+        Ok(())
+    }
+
+    /// Leaves `room`; false if the socket was not in it.
+    pub fn unsubscribe(&mut self, room: &Room) -> bool {
+        let name = room.to_string();
+        let was_listed = self.rooms.remove(&name);
+        // The hub may have evicted the socket already (kick, ban): still a clean leave.
+        self.node.hub.leave(&name, self.member.conn) || was_listed
+    }
+
+    async fn check_access(&self, room: &Room) -> Result<(), SubscribeError> {
+        match self.node.broker.may_read(room, &self.member.user).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SubscribeError::Forbidden),
+            Err(error) => {
+                self.node.metrics.broker_errors.inc();
+                tracing::warn!(%error, %room, "access check failed");
+                Err(SubscribeError::Unavailable)
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for room in &self.rooms {
+            self.node.hub.leave(room, self.member.conn);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The session core every dialect drives: who the socket is, which rooms it is in, and how
+//! frames reach it. Dialects translate their wire format to calls on [`Session`] and render
+//! what comes back; nothing here knows an op number or a close code.
+
+mod core;
+pub mod driver;
+pub mod outbound;
+
+pub use core::{Session, SubscribeError};
+pub use outbound::{CloseSignal, Delivery, Outbound};
+
+use crate::dialect::Format;
+use shared::Id;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+/// A node-unique socket number (for room bookkeeping and logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Why a session ends. Each dialect maps every reason to exactly one close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The outbound queue was full.
+    SlowConsumer,
+    /// No frame within the heartbeat window.
+    HeartbeatTimeout,
+    /// Too many frames per second.
+    RateLimited,
+    /// Too many invalid frames.
+    TooManyInvalidFrames,
+    /// A frame beyond the hard size cap.
+    FrameTooLarge,
+    /// The token was rejected.
+    AuthFailed,
+    /// No IDENTIFY in time.
+    NotAuthenticated,
+    /// The node is shutting down.
+    ServerShutdown,
+    /// The client closed or the transport failed.
+    ClientGone,
+}
+
+impl CloseReason {
+    /// Low-cardinality label for `gateway_connections_closed_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::RateLimited => "rate_limited",
+            CloseReason::TooManyInvalidFrames => "invalid_frames",
+            CloseReason::FrameTooLarge => "frame_too_large",
+            CloseReason::AuthFailed => "auth_failed",
+            CloseReason::NotAuthenticated => "not_authenticated",
+            CloseReason::ServerShutdown => "server_shutdown",
+            CloseReason::ClientGone => "client_gone",
+        }
+    }
+}
+
+/// What a room holds per member socket: enough to deliver and to find a user's sockets.
+#[derive(Clone)]
+pub struct Member {
+    pub conn: ConnId,
+    pub user: Id,
+    pub format: Format,
+    pub outbound: Outbound,
+}
+
+/// The shared part of a member, cheap to clone into many rooms.
+pub type MemberRef = Arc<Member>;
