@@ -1,1 +1,161 @@
-fn main() {}
+//! One-command local start: the dispatcher and two gateway nodes in one process, on the
+//! in-process broker (or on Redis when `REDIS_URL` is set), with a demo channel and dev tokens.
+
+use clap::Parser;
+use shared::{
+    Id,
+    acl::{Channel, Role},
+    auth::mint_hs256,
+    broker::Broker,
+    event::{ChannelKind, now_rfc3339},
+    options::{BrokerOptions, JwtOptions},
+};
+use std::net::{IpAddr, SocketAddr};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "devstack",
+    about = "Dispatcher + two gateway nodes in one process, for local development"
+)]
+struct Args {
+    /// Redis URL; unset or `memory://` runs the in-process broker.
+    #[arg(long, env = "REDIS_URL", default_value = "memory://")]
+    redis_url: String,
+    /// HS256 secret for the dev tokens.
+    #[arg(long, env = "JWT_SECRET", default_value = "dev-secret")]
+    jwt_secret: String,
+    /// Service token accepted by the dispatcher.
+    #[arg(
+        long,
+        env = "DISPATCHER_SERVICE_TOKENS",
+        default_value = "dev-service-token"
+    )]
+    service_token: String,
+    /// Address every listener binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Dispatcher port.
+    #[arg(long, default_value_t = 8081)]
+    dispatcher_port: u16,
+    /// Gateway node ports, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "8080,8082")]
+    gateway_ports: Vec<u16>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let broker_options = BrokerOptions {
+        redis_url: args.redis_url.clone(),
+        ..BrokerOptions::default()
+    };
+    let jwt = JwtOptions {
+        jwt_secret: Some(args.jwt_secret.clone()),
+        jwt_public_key_file: None,
+    };
+    let broker = Broker::connect(&broker_options).await?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let mut gateway_urls = Vec::new();
+    for (n, port) in args.gateway_ports.iter().enumerate() {
+        let addr = SocketAddr::new(args.host, *port);
+        let listener = TcpListener::bind(addr).await?;
+        let mut config =
+            gateway::Config::for_listen(addr, broker_options.clone(), &args.jwt_secret);
+        config.node_id = Some(format!("dev-gateway-{}", n + 1));
+        let url = format!("ws://{addr}/api/ws");
+        config.public_url = Some(url.clone());
+        gateway_urls.push(url);
+        tasks.spawn(gateway::run(
+            listener,
+            config,
+            broker.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    let dispatcher_addr = SocketAddr::new(args.host, args.dispatcher_port);
+    let dispatcher_config = dispatcher::Config {
+        listen: dispatcher_addr.to_string(),
+        service_tokens: vec![args.service_token.clone()],
+        gateway_url: gateway_urls.first().cloned().unwrap_or_default(),
+        broker: broker_options.clone(),
+        jwt,
+        max_content_len: 4000,
+        log_json: false,
+    };
+    let listener = TcpListener::bind(dispatcher_addr).await?;
+    tasks.spawn(dispatcher::run(
+        listener,
+        dispatcher_config,
+        broker.clone(),
+        shutdown.clone(),
+    ));
+
+    seed_demo(&broker).await?;
+    print_banner(&args, dispatcher_addr, &gateway_urls);
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        Some(result) = tasks.join_next() => {
+            shutdown.cancel();
+            return result?;
+        }
+    }
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// A public text channel `1` ("general") where users 1 and 2 are members.
+async fn seed_demo(broker: &Broker) -> anyhow::Result<()> {
+    let id = Id::parse("1")?;
+    let channel = Channel {
+        id: id.clone(),
+        name: "general".into(),
+        kind: ChannelKind::Text,
+        public: true,
+        created_at: now_rfc3339(),
+    };
+    let alice = Id::parse("1")?;
+    broker.create_channel(&channel, Some(&alice)).await?;
+    broker
+        .set_member(&id, &Id::parse("2")?, Role::Member)
+        .await?;
+    broker.set_username(&alice, "alice").await?;
+    broker.set_username(&Id::parse("2")?, "bob").await?;
+    Ok(())
+}
+
+fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
+    let day = 24 * 3600;
+    let alice = mint_hs256(args.jwt_secret.as_bytes(), "1", Some("alice"), day);
+    let bob = mint_hs256(args.jwt_secret.as_bytes(), "2", Some("bob"), day);
+    let broker = if args.redis_url.starts_with("memory://") {
+        "in-process broker"
+    } else {
+        args.redis_url.as_str()
+    };
+    println!(
+        "\nchat gateway dev stack ({broker})\n\
+         \n  dispatcher  http://{dispatcher}/api/v1   (service token: {service})\n",
+        service = args.service_token
+    );
+    for (n, url) in gateways.iter().enumerate() {
+        println!("  gateway {}   {url}", n + 1);
+    }
+    println!(
+        "\n  user 1 (alice, owner of channel 1):\n    {alice}\n  user 2 (bob, member of channel 1):\n    {bob}\n\
+         \n  try:\n    websocat '{gw}?token={bob}'   then send {{\"op\":\"SUBSCRIBE\",\"room\":\"channel:1\"}}\n\
+         \n    curl -X POST http://{dispatcher}/api/v1/channels/1/messages -H 'Authorization: Bearer {alice}' \\\n\
+         \x20        -H 'Content-Type: application/json' -d '{{\"content\":\"hello\"}}'\n",
+        gw = gateways.first().map(String::as_str).unwrap_or_default()
+    );
+}

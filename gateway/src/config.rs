@@ -27,7 +27,7 @@ pub struct Config {
     #[command(flatten)]
     pub limits: Limits,
     /// Log as JSON lines instead of human-readable text.
-    #[arg(long, env = "LOG_JSON")]
+    #[arg(long, env = "GATEWAY_LOG_JSON")]
     pub log_json: bool,
 }
 

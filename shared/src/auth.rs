@@ -178,4 +178,55 @@ mod tests {
             Err(AuthError::BadSubject)
         ));
     }
+
+    // Test-only RSA keys in shared/testdata (generated with openssl for these tests).
+    const RS_PRIVATE: &[u8] = include_bytes!("../testdata/rs256-private.pem");
+    const RS_PUBLIC: &[u8] = include_bytes!("../testdata/rs256-public.pem");
+    const RS_OTHER_PUBLIC: &[u8] = include_bytes!("../testdata/rs256-other-public.pem");
+
+    fn rs256_token(claims: &serde_json::Value) -> String {
+        let key = EncodingKey::from_rsa_pem(RS_PRIVATE).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+    }
+
+    #[test]
+    fn rs256_accepts_a_token_signed_by_the_key_pair() {
+        let token = rs256_token(&serde_json::json!({"sub": "u-9", "exp": exp_in(60)}));
+        let user = JwtVerifier::rs256_pem(RS_PUBLIC)
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+        assert_eq!(user.id.as_str(), "u-9");
+    }
+
+    #[test]
+    fn rs256_rejects_another_key_and_hs256_tokens() {
+        let token = rs256_token(&serde_json::json!({"sub": "u-9", "exp": exp_in(60)}));
+        assert!(
+            JwtVerifier::rs256_pem(RS_OTHER_PUBLIC)
+                .unwrap()
+                .verify(&token)
+                .is_err()
+        );
+        // An HS256 token, even one signed with the public key's bytes, is refused.
+        let confused = token_with(
+            Header::default(),
+            &serde_json::json!({"sub": "1", "exp": exp_in(60)}),
+            RS_PUBLIC,
+        );
+        assert!(
+            JwtVerifier::rs256_pem(RS_PUBLIC)
+                .unwrap()
+                .verify(&confused)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_bad_pem_is_a_key_error() {
+        assert!(matches!(
+            JwtVerifier::rs256_pem(b"not a key"),
+            Err(KeyError::Pem(_))
+        ));
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::dialect::Inbound;
 use axum::extract::ws::{Message, Utf8Bytes};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::{
     Id,
     event::{self, Event},
@@ -29,15 +29,25 @@ pub fn event(inbound: &Inbound) -> Option<Message> {
         }
         (None, None) => return None,
     };
-    let mut frame = Map::with_capacity(4);
-    frame.insert("type".into(), Value::String(kind.to_owned()));
-    frame.insert("room".into(), Value::String(inbound.room.clone()));
-    frame.insert("data".into(), data);
-    if !timestamp.is_null() {
-        frame.insert("timestamp".into(), timestamp);
-    }
-    let json = serde_json::to_string(&frame).expect("a JSON map always serializes");
+    let frame = EventFrame {
+        kind,
+        room: &inbound.room,
+        data,
+        timestamp: Some(timestamp).filter(|t| !t.is_null()),
+    };
+    let json = serde_json::to_string(&frame).expect("an event frame always serializes");
     Some(Message::Text(Utf8Bytes::from(json)))
+}
+
+/// Field order as seed 000 shows it: `type` first.
+#[derive(serde::Serialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    room: &'a str,
+    data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<Value>,
 }
 
 fn typed(event: &Event) -> (&'static str, Value) {
