@@ -1,1 +1,57 @@
-//! placeholder
+//! The dispatcher: the HTTP API (DESIGN §5) that checks access rules, keeps the
+//! access-control state in the broker and publishes chat events to Redis.
+//!
+//! [`run`] serves the API on a bound listener until the shutdown token fires; `main.rs` only
+//! parses the configuration, connects the broker and binds.
+
+mod access;
+mod auth;
+pub mod config;
+mod error;
+mod json;
+mod metrics;
+mod path;
+mod publish;
+mod routes;
+mod state;
+mod validate;
+
+pub use config::Config;
+pub use routes::router;
+pub use state::AppState;
+
+use shared::broker::Broker;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests may run after shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish for up to [`SHUTDOWN_GRACE`].
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    broker: Broker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config, broker)?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "dispatcher listening");
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    let grace_expired = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = grace_expired => {
+            tracing::warn!("shutdown grace period over; dropping open connections");
+        }
+    }
+    tracing::info!("dispatcher stopped");
+    Ok(())
+}

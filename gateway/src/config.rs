@@ -11,7 +11,7 @@ use std::{net::SocketAddr, time::Duration};
     version
 )]
 pub struct Config {
-    /// Address the node listens on (WebSocket and HTTP). Default: 0.0.0.0:8080.
+    /// Address the node listens on (WebSocket and HTTP).
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     /// This node's id in logs and the node registry. Default: a random id.
@@ -35,29 +35,29 @@ pub struct Config {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Limits {
     /// Milliseconds between client heartbeats, announced in READY; a socket silent for 1.5× this
-    /// is closed (native close code 4009). Default: 30000.
+    /// is closed (native close code 4009).
     #[arg(long, env = "GATEWAY_HEARTBEAT_INTERVAL_MS", default_value_t = 30_000)]
     pub heartbeat_interval_ms: u64,
-    /// Milliseconds an unauthenticated socket may take to IDENTIFY (then 4003). Default: 10000.
+    /// Milliseconds an unauthenticated socket may take to IDENTIFY (then 4003).
     #[arg(long, env = "GATEWAY_IDENTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     pub identify_timeout_ms: u64,
     /// Frames a socket's outbound queue holds; a full queue closes it as a slow consumer
-    /// (native 4020). Default: 1024.
+    /// (native 4020).
     #[arg(long, env = "GATEWAY_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
     /// Largest client frame handled, in bytes; larger ones get `ERROR "invalid payload"`.
-    /// Frames over 4× this close the socket (1009). Default: 16384.
+    /// Frames over 4× this close the socket (1009).
     #[arg(long, env = "GATEWAY_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
     pub max_frame_bytes: usize,
     /// Client frames allowed per second (burst: twice this); beyond, the socket is closed
-    /// (native 4008). Default: 60.
+    /// (native 4008).
     #[arg(long, env = "GATEWAY_FRAMES_PER_SECOND", default_value_t = 60)]
     pub frames_per_second: u32,
     /// Invalid frames (bad JSON, unknown op, bad arguments) tolerated per minute before the
-    /// socket is closed (native 4002). Default: 20.
+    /// socket is closed (native 4002).
     #[arg(long, env = "GATEWAY_INVALID_FRAMES_PER_MINUTE", default_value_t = 20)]
     pub invalid_frames_per_minute: u32,
-    /// Rooms one socket may join, the automatic ones included. Default: 1000.
+    /// Rooms one socket may join, the automatic ones included.
     #[arg(long, env = "GATEWAY_MAX_ROOMS_PER_SOCKET", default_value_t = 1000)]
     pub max_rooms_per_socket: usize,
 }

@@ -1,0 +1,104 @@
+//! The dispatcher's configuration: command-line flags with environment fallbacks (DESIGN §6).
+
+use clap::Parser;
+use shared::options::{BrokerOptions, JwtOptions};
+
+/// The HTTP API that checks access rules, keeps access-control state and publishes chat
+/// events to Redis.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "dispatcher", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (host:port).
+    #[arg(long, env = "DISPATCHER_LISTEN", default_value = "0.0.0.0:8081")]
+    pub listen: String,
+
+    /// Bearer tokens of trusted backends, comma-separated. A service names the acting user in
+    /// the request body (`user_id`, or `author_id` for messages). Default: none.
+    #[arg(
+        long,
+        env = "DISPATCHER_SERVICE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub service_tokens: Vec<String>,
+
+    /// The gateway URL `GET /api/gateway` returns (a single node for now).
+    #[arg(
+        long,
+        env = "DISPATCHER_GATEWAY_URL",
+        default_value = "ws://127.0.0.1:8080/api/ws"
+    )]
+    pub gateway_url: String,
+
+    #[command(flatten)]
+    pub broker: BrokerOptions,
+
+    #[command(flatten)]
+    pub jwt: JwtOptions,
+
+    /// Longest message content accepted, in characters.
+    #[arg(long, env = "DISPATCHER_MAX_CONTENT_LEN", default_value_t = 4000)]
+    pub max_content_len: usize,
+
+    /// Log as JSON lines instead of human-readable text. Default: off.
+    #[arg(long, env = "DISPATCHER_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// The service tokens that can match a request: blanks (from an empty variable or a
+    /// trailing comma) are dropped, so an empty bearer token never authenticates.
+    pub fn effective_service_tokens(&self) -> Vec<String> {
+        self.service_tokens
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_valid() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::try_parse_from(["dispatcher"]).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8081");
+        assert_eq!(config.gateway_url, "ws://127.0.0.1:8080/api/ws");
+        assert_eq!(config.max_content_len, 4000);
+        assert!(config.service_tokens.is_empty());
+        assert!(!config.log_json);
+    }
+
+    #[test]
+    fn service_tokens_are_comma_separated_and_blanks_dropped() {
+        let config =
+            Config::try_parse_from(["dispatcher", "--service-tokens", "a, b,,c,"]).unwrap();
+        assert_eq!(config.effective_service_tokens(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn flattened_options_parse() {
+        let config = Config::try_parse_from([
+            "dispatcher",
+            "--redis-url",
+            "memory://",
+            "--jwt-secret",
+            "s",
+            "--redis-command-timeout-ms",
+            "500",
+        ])
+        .unwrap();
+        assert_eq!(config.broker.redis_url, "memory://");
+        assert_eq!(config.broker.redis_command_timeout_ms, 500);
+        assert_eq!(config.jwt.jwt_secret.as_deref(), Some("s"));
+    }
+}

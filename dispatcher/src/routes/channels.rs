@@ -1,0 +1,134 @@
+//! Channel lifecycle: `POST /channels`, `PATCH /channels/{id}`, `DELETE /channels/{id}`.
+
+use crate::{
+    access::{self, ActingUser, optional_acting_user},
+    auth::Actor,
+    error::ApiError,
+    json::Json,
+    path::Path,
+    state::AppState,
+    validate,
+};
+use axum::{extract::State, http::StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use shared::{
+    acl::{Channel, Role},
+    event::{ChannelCreated, ChannelKind, ChannelRef, ChannelUpdated, Event, now_rfc3339},
+    id::Id,
+    room::Room,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    name: String,
+    #[serde(default)]
+    kind: ChannelKind,
+    #[serde(default)]
+    public: bool,
+    id: Option<Id>,
+    /// Service tokens only: the user who becomes the owner (optional).
+    user_id: Option<Id>,
+}
+
+/// 201 with the channel; a user creator (or the user a service names) becomes its owner.
+pub async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewChannel>,
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
+    validate::channel_name(&body.name)?;
+    let owner = optional_acting_user(&actor, body.user_id)?;
+    let channel = Channel {
+        id: body.id.unwrap_or_else(Id::generate),
+        name: body.name,
+        kind: body.kind,
+        public: body.public,
+        created_at: now_rfc3339(),
+    };
+    let owner_id = owner.as_ref().map(|o| &o.id);
+    if !state.broker.create_channel(&channel, owner_id).await? {
+        return Err(ApiError::Conflict("a channel with this id"));
+    }
+    if let Some(ActingUser {
+        id,
+        name: Some(name),
+        ..
+    }) = &owner
+    {
+        state.broker.set_username(id, name).await?;
+    }
+    let event = Event::ChannelCreated(ChannelCreated {
+        channel_id: channel.id.clone(),
+        channel_name: channel.name.clone(),
+        kind: channel.kind,
+        public: channel.public,
+    });
+    let undo = state.broker.delete_channel(&channel.id);
+    state.publish_or_undo(Room::Global, event, undo).await?;
+    Ok((StatusCode::CREATED, Json(channel)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelChanges {
+    name: Option<String>,
+    public: Option<bool>,
+}
+
+/// 200 with the updated channel; needs admin or owner.
+pub async fn update(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Id>,
+    Json(body): Json<ChannelChanges>,
+) -> Result<Json<Channel>, ApiError> {
+    if body.name.is_none() && body.public.is_none() {
+        return Err(ApiError::Invalid(
+            "give at least one of name, public".into(),
+        ));
+    }
+    if let Some(name) = &body.name {
+        validate::channel_name(name)?;
+    }
+    let mut channel = access::channel(&state.broker, &id).await?;
+    access::require_role(&state.broker, &id, &actor, Role::Admin).await?;
+    let mut changes = Map::new();
+    if let Some(name) = body.name {
+        changes.insert("name".into(), Value::String(name.clone()));
+        channel.name = name;
+    }
+    if let Some(public) = body.public {
+        changes.insert("public".into(), Value::Bool(public));
+        channel.public = public;
+    }
+    state.broker.update_channel(&channel).await?;
+    let event = Event::ChannelUpdated(ChannelUpdated {
+        channel_id: id.clone(),
+        changes,
+    });
+    state.publish(Room::Channel(id), event).await?;
+    Ok(Json(channel))
+}
+
+/// 204; needs admin or owner.
+///
+/// Order: publish `channel_deleted` first, then delete the state. A failed publication leaves
+/// the channel intact, so the caller's retry redoes both steps; deleting first would make the
+/// retry a 404 with the event never sent. (The deletion also drops the room's history, which
+/// no one may read once the channel is gone.)
+pub async fn delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Id>,
+) -> Result<StatusCode, ApiError> {
+    access::channel(&state.broker, &id).await?;
+    access::require_role(&state.broker, &id, &actor, Role::Admin).await?;
+    let event = Event::ChannelDeleted(ChannelRef {
+        channel_id: id.clone(),
+    });
+    state.publish(Room::Channel(id.clone()), event).await?;
+    state.broker.delete_channel(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

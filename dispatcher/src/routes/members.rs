@@ -1,0 +1,299 @@
+//! Channel membership: join or add (`PUT`), change a role (`PATCH`), leave or remove (`DELETE`).
+
+use crate::{
+    access, auth::Actor, error::ApiError, json::Json, path::Path, state::AppState, validate,
+};
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::{
+    acl::{Role, Standing},
+    event::{Event, Member, MemberRoleUpdated},
+    id::Id,
+    room::Room,
+};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    username: Option<String>,
+    role: Option<Role>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: Role,
+}
+
+/// A membership as the API answers it.
+#[derive(Serialize)]
+pub struct Membership {
+    channel_id: Id,
+    user_id: Id,
+    role: Role,
+    username: Option<String>,
+}
+
+/// How a `PUT` member request is authorized.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    /// A user joins a public channel (or re-joins one they are in) as a plain member.
+    SelfJoin,
+    /// Anything else: needs moderator or higher, and may not grant above the caller's role.
+    Moderated,
+}
+
+fn admission(
+    actor: &Actor,
+    target: &Id,
+    role: Option<Role>,
+    public: bool,
+    standing: Standing,
+) -> Result<Admission, ApiError> {
+    if !actor.is_user(target) || role.is_some_and(|r| r != Role::Member) {
+        return Ok(Admission::Moderated);
+    }
+    if standing.banned {
+        return Err(ApiError::Banned);
+    }
+    if public || standing.role.is_some() {
+        Ok(Admission::SelfJoin)
+    } else {
+        Err(ApiError::Forbidden(
+            "only public channels can be joined without a moderator",
+        ))
+    }
+}
+
+/// 201 when newly added (publishes `member_joined`), 200 when already a member (publishes
+/// `member_role_updated` if the role changed).
+pub async fn add(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, user_id)): Path<(Id, Id)>,
+    body: Option<Json<AddMember>>,
+) -> Result<(StatusCode, Json<Membership>), ApiError> {
+    let Json(body) = body.unwrap_or_default();
+    if let Some(name) = &body.username {
+        validate::username(name)?;
+    }
+    let channel = access::channel(&state.broker, &channel_id).await?;
+    let standing = state.broker.standing(&channel_id, &user_id).await?;
+    if admission(&actor, &user_id, body.role, channel.public, standing)? == Admission::Moderated {
+        let authority =
+            access::require_role(&state.broker, &channel_id, &actor, Role::Moderator).await?;
+        if standing.banned {
+            return Err(ApiError::Banned);
+        }
+        if let Some(role) = body.role {
+            authority.ensure_may_grant(role)?;
+            if let Some(current) = standing.role {
+                authority.ensure_outranks(current)?;
+            }
+        }
+    }
+    let given_name = match body.username {
+        Some(name) => Some(name),
+        None => actor
+            .user()
+            .filter(|own| own.id == user_id)
+            .and_then(|own| own.name.clone()),
+    };
+    if let Some(name) = &given_name {
+        state.broker.set_username(&user_id, name).await?;
+    }
+    let previous = match (standing.role, body.role) {
+        (Some(current), None) => Some(current),
+        (_, role) => {
+            let role = role.unwrap_or(Role::Member);
+            state.broker.set_member(&channel_id, &user_id, role).await?
+        }
+    };
+    let role = body.role.or(previous).unwrap_or(Role::Member);
+    let username = match given_name {
+        Some(name) => Some(name),
+        None => state.broker.username(&user_id).await?,
+    };
+    let room = Room::Channel(channel_id.clone());
+    let status = match previous {
+        None => {
+            let event = Event::MemberJoined(Member {
+                channel_id: channel_id.clone(),
+                user_id: user_id.clone(),
+                username: username.clone(),
+            });
+            let undo = state.broker.remove_member(&channel_id, &user_id);
+            state.publish_or_undo(room, event, undo).await?;
+            StatusCode::CREATED
+        }
+        Some(old) if old != role => {
+            let event = role_updated(&channel_id, &user_id, username.clone(), role);
+            state.publish(room, event).await?;
+            StatusCode::OK
+        }
+        Some(_) => StatusCode::OK,
+    };
+    let membership = Membership {
+        channel_id,
+        user_id,
+        role,
+        username,
+    };
+    Ok((status, Json(membership)))
+}
+
+/// 200; needs moderator or higher, a role no higher than the caller's, and a target of lower
+/// rank (an owner may change anyone). Publishes `member_role_updated`.
+pub async fn set_role(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, user_id)): Path<(Id, Id)>,
+    Json(body): Json<RoleChange>,
+) -> Result<Json<Membership>, ApiError> {
+    access::channel(&state.broker, &channel_id).await?;
+    let authority =
+        access::require_role(&state.broker, &channel_id, &actor, Role::Moderator).await?;
+    authority.ensure_may_grant(body.role)?;
+    let current = member(&state, &channel_id, &user_id).await?;
+    authority.ensure_outranks(current)?;
+    state
+        .broker
+        .set_member(&channel_id, &user_id, body.role)
+        .await?;
+    let username = access::display_name(&state.broker, &actor, &user_id).await?;
+    let event = role_updated(&channel_id, &user_id, username.clone(), body.role);
+    state
+        .publish(Room::Channel(channel_id.clone()), event)
+        .await?;
+    Ok(Json(Membership {
+        channel_id,
+        user_id,
+        role: body.role,
+        username,
+    }))
+}
+
+/// 204; a user leaves, or a moderator removes a member of lower rank. Publishes `member_left`.
+pub async fn remove(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, user_id)): Path<(Id, Id)>,
+) -> Result<StatusCode, ApiError> {
+    access::channel(&state.broker, &channel_id).await?;
+    let authority = if actor.is_user(&user_id) {
+        None
+    } else {
+        Some(access::require_role(&state.broker, &channel_id, &actor, Role::Moderator).await?)
+    };
+    let current = member(&state, &channel_id, &user_id).await?;
+    if let Some(authority) = &authority {
+        authority.ensure_outranks(current)?;
+    }
+    if !state.broker.remove_member(&channel_id, &user_id).await? {
+        return Err(ApiError::NotFound("member"));
+    }
+    let event = Event::MemberLeft(Member {
+        channel_id: channel_id.clone(),
+        user_id: user_id.clone(),
+        username: access::display_name(&state.broker, &actor, &user_id).await?,
+    });
+    let undo = state.broker.set_member(&channel_id, &user_id, current);
+    state
+        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The role of a member of the channel, or 404.
+async fn member(state: &AppState, channel: &Id, user: &Id) -> Result<Role, ApiError> {
+    let standing = state.broker.standing(channel, user).await?;
+    standing.role.ok_or(ApiError::NotFound("member"))
+}
+
+fn role_updated(channel: &Id, user: &Id, username: Option<String>, role: Role) -> Event {
+    Event::MemberRoleUpdated(MemberRoleUpdated {
+        channel_id: channel.clone(),
+        user_id: user.clone(),
+        username,
+        new_role: role.as_str().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::auth::User;
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).unwrap()
+    }
+
+    fn user(s: &str) -> Actor {
+        Actor::User(User {
+            id: id(s),
+            name: None,
+        })
+    }
+
+    const OUTSIDER: Standing = Standing {
+        role: None,
+        banned: false,
+    };
+
+    #[test]
+    fn users_join_public_channels_themselves() {
+        let me = id("me");
+        assert_eq!(
+            admission(&user("me"), &me, None, true, OUTSIDER).unwrap(),
+            Admission::SelfJoin
+        );
+        assert_eq!(
+            admission(&user("me"), &me, Some(Role::Member), true, OUTSIDER).unwrap(),
+            Admission::SelfJoin
+        );
+    }
+
+    #[test]
+    fn private_channels_need_a_moderator() {
+        let me = id("me");
+        assert!(matches!(
+            admission(&user("me"), &me, None, false, OUTSIDER),
+            Err(ApiError::Forbidden(_))
+        ));
+        let member = Standing {
+            role: Some(Role::Member),
+            banned: false,
+        };
+        assert_eq!(
+            admission(&user("me"), &me, None, false, member).unwrap(),
+            Admission::SelfJoin
+        );
+    }
+
+    #[test]
+    fn banned_users_cannot_rejoin() {
+        let banned = Standing {
+            role: None,
+            banned: true,
+        };
+        assert!(matches!(
+            admission(&user("me"), &id("me"), None, true, banned),
+            Err(ApiError::Banned)
+        ));
+    }
+
+    #[test]
+    fn others_and_higher_roles_are_moderated() {
+        let me = id("me");
+        for (actor, target, role) in [
+            (user("me"), id("other"), None),
+            (user("me"), me.clone(), Some(Role::Moderator)),
+            (Actor::Service, me.clone(), None),
+        ] {
+            assert_eq!(
+                admission(&actor, &target, role, true, OUTSIDER).unwrap(),
+                Admission::Moderated
+            );
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Channel messages: post (or reply), edit and delete.
+
+use crate::{
+    access::{self, Authority, acting_user},
+    auth::Actor,
+    error::ApiError,
+    json::Json,
+    path::Path,
+    state::AppState,
+    validate,
+};
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::{
+    event::{Event, Message, MessageRef, MessageUpdated, now_rfc3339},
+    id::Id,
+    room::Room,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    content: String,
+    parent_message_id: Option<Id>,
+    id: Option<Id>,
+    /// Service tokens only: the author.
+    author_id: Option<Id>,
+}
+
+#[derive(Serialize)]
+pub struct PostedMessage {
+    id: Id,
+    channel_id: Id,
+    author_id: Id,
+    content: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_message_id: Option<Id>,
+}
+
+/// 201; publishes `channel_message`, or `message_reply` when there is a parent.
+pub async fn create(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(channel_id): Path<Id>,
+    Json(body): Json<NewMessage>,
+) -> Result<(StatusCode, Json<PostedMessage>), ApiError> {
+    let author = acting_user(&actor, body.author_id, "author_id")?;
+    validate::content(&body.content, state.config.max_content_len)?;
+    access::channel(&state.broker, &channel_id).await?;
+    access::require_member(&state.broker, &channel_id, &author).await?;
+    if let Some(parent) = &body.parent_message_id
+        && state
+            .broker
+            .message_author(&channel_id, parent)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::NotFound("parent message"));
+    }
+    let id = body.id.unwrap_or_else(Id::generate);
+    if !state
+        .broker
+        .set_message_author(&channel_id, &id, &author.id)
+        .await?
+    {
+        return Err(ApiError::Conflict("a message with this id"));
+    }
+    let message = Message {
+        channel_id: channel_id.clone(),
+        message_id: id.clone(),
+        parent_message_id: body.parent_message_id,
+        user_id: author.id.clone(),
+        username: author.display_name(&state.broker).await?,
+        content: body.content,
+        id: id.clone(),
+        author_id: author.id,
+        created_at: now_rfc3339(),
+    };
+    let answer = PostedMessage {
+        id: message.id.clone(),
+        channel_id: channel_id.clone(),
+        author_id: message.author_id.clone(),
+        content: message.content.clone(),
+        created_at: message.created_at.clone(),
+        parent_message_id: message.parent_message_id.clone(),
+    };
+    let event = match message.parent_message_id {
+        Some(_) => Event::MessageReply(message),
+        None => Event::ChannelMessage(message),
+    };
+    let undo = state.broker.forget_message(&channel_id, &id);
+    state
+        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
+        .await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    content: String,
+}
+
+#[derive(Serialize)]
+pub struct EditedMessage {
+    id: Id,
+    channel_id: Id,
+    content: String,
+}
+
+/// 200; only the author (or a service) edits. Publishes `message_updated`.
+pub async fn edit(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, message_id)): Path<(Id, Id)>,
+    Json(body): Json<Edit>,
+) -> Result<Json<EditedMessage>, ApiError> {
+    validate::content(&body.content, state.config.max_content_len)?;
+    access::channel(&state.broker, &channel_id).await?;
+    let authority = access::authority(&state.broker, &channel_id, &actor).await?;
+    let author = existing_author(&state, &channel_id, &message_id).await?;
+    if matches!(&authority, Authority::User { id, .. } if *id != author) {
+        return Err(ApiError::Forbidden("only the author may edit a message"));
+    }
+    let event = Event::MessageUpdated(MessageUpdated {
+        channel_id: channel_id.clone(),
+        message_id: message_id.clone(),
+        content: body.content.clone(),
+    });
+    state
+        .publish(Room::Channel(channel_id.clone()), event)
+        .await?;
+    Ok(Json(EditedMessage {
+        id: message_id,
+        channel_id,
+        content: body.content,
+    }))
+}
+
+/// 204; the author or a moderator (or a service) deletes. Publishes `message_deleted`.
+pub async fn delete(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, message_id)): Path<(Id, Id)>,
+) -> Result<StatusCode, ApiError> {
+    access::channel(&state.broker, &channel_id).await?;
+    let authority = access::authority(&state.broker, &channel_id, &actor).await?;
+    let author = existing_author(&state, &channel_id, &message_id).await?;
+    if !authority.is_user(&author) && !authority.can_moderate() {
+        return Err(ApiError::Forbidden(
+            "only the author or a moderator may delete a message",
+        ));
+    }
+    state
+        .broker
+        .forget_message(&channel_id, &message_id)
+        .await?;
+    let event = Event::MessageDeleted(MessageRef {
+        channel_id: channel_id.clone(),
+        message_id: message_id.clone(),
+    });
+    let undo = state
+        .broker
+        .set_message_author(&channel_id, &message_id, &author);
+    state
+        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The author of a message of this channel, or 404.
+async fn existing_author(state: &AppState, channel: &Id, message: &Id) -> Result<Id, ApiError> {
+    state
+        .broker
+        .message_author(channel, message)
+        .await?
+        .ok_or(ApiError::NotFound("message"))
+}

@@ -1,0 +1,67 @@
+//! The HTTP surface: DESIGN §5's API under `/api/v1`, `GET /api/gateway`, health and metrics.
+
+mod channels;
+mod dms;
+mod gateway;
+mod health;
+mod members;
+mod messages;
+mod moderation;
+mod typing;
+
+use crate::{
+    error::{method_not_allowed, no_route},
+    json::BODY_LIMIT,
+    metrics,
+    state::AppState,
+};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, patch, post, put},
+};
+
+/// Every route, with JSON fallbacks, the body limit and request metrics.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/channels", post(channels::create))
+        .route(
+            "/api/v1/channels/{id}",
+            patch(channels::update).delete(channels::delete),
+        )
+        .route("/api/v1/channels/{id}/messages", post(messages::create))
+        .route(
+            "/api/v1/channels/{id}/messages/{mid}",
+            patch(messages::edit).delete(messages::delete),
+        )
+        .route(
+            "/api/v1/channels/{id}/members/{uid}",
+            put(members::add)
+                .patch(members::set_role)
+                .delete(members::remove),
+        )
+        .route(
+            "/api/v1/channels/{id}/bans/{uid}",
+            put(moderation::ban).delete(moderation::unban),
+        )
+        .route("/api/v1/channels/{id}/kicks", post(moderation::kick))
+        .route("/api/v1/channels/{id}/typing", post(typing::typing))
+        .route("/api/v1/dms", post(dms::create))
+        .route("/api/v1/dms/{id}/messages", post(dms::message))
+        .route("/api/gateway", get(gateway::url))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::serve))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(no_route)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Moderation: ban, unban and kick. Each needs moderator or higher in the channel, and each
+//! event goes to `channel:<id>` (with `user_id`) and `user:<id>` (without it).
+
+use crate::{
+    access::{self, Authority},
+    auth::Actor,
+    error::ApiError,
+    json::Json,
+    path::Path,
+    state::AppState,
+    validate,
+};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use shared::{acl::Role, broker::BrokerError, event::Event, id::Id};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Motive {
+    motive: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kick {
+    user_id: Id,
+    motive: Option<String>,
+}
+
+/// What a moderation request answers.
+#[derive(Serialize)]
+pub struct Outcome {
+    channel_id: Id,
+    user_id: Id,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    motive: Option<String>,
+}
+
+/// 200; bans a user (member or not) of lower rank, removing their membership. Banning again
+/// is allowed and announces the ban again. Publishes `user_banned`.
+pub async fn ban(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, user_id)): Path<(Id, Id)>,
+    Json(body): Json<Motive>,
+) -> Result<Json<Outcome>, ApiError> {
+    validate::motive(&body.motive)?;
+    let authority = moderator(&state, &actor, &channel_id).await?;
+    if let Some(role) = state.broker.standing(&channel_id, &user_id).await?.role {
+        authority.ensure_outranks(role)?;
+    }
+    state.broker.set_banned(&channel_id, &user_id, true).await?;
+    // A retry redoes the ban and publishes again, so nothing to undo.
+    let undo = std::future::ready(Ok::<(), BrokerError>(()));
+    let motive = Some(body.motive);
+    state
+        .publish_moderation(
+            Event::UserBanned,
+            &channel_id,
+            &user_id,
+            motive.clone(),
+            undo,
+        )
+        .await?;
+    Ok(outcome(channel_id, user_id, motive))
+}
+
+/// 200; lifts a ban, 404 when there is none. Publishes `user_unbanned`.
+pub async fn unban(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((channel_id, user_id)): Path<(Id, Id)>,
+    Json(body): Json<Motive>,
+) -> Result<Json<Outcome>, ApiError> {
+    validate::motive(&body.motive)?;
+    moderator(&state, &actor, &channel_id).await?;
+    if !state
+        .broker
+        .set_banned(&channel_id, &user_id, false)
+        .await?
+    {
+        return Err(ApiError::NotFound("ban"));
+    }
+    let undo = state.broker.set_banned(&channel_id, &user_id, true);
+    let motive = Some(body.motive);
+    state
+        .publish_moderation(
+            Event::UserUnbanned,
+            &channel_id,
+            &user_id,
+            motive.clone(),
+            undo,
+        )
+        .await?;
+    Ok(outcome(channel_id, user_id, motive))
+}
+
+/// 200; removes a member of lower rank (who may join again). Publishes `user_kicked`.
+pub async fn kick(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(channel_id): Path<Id>,
+    Json(body): Json<Kick>,
+) -> Result<Json<Outcome>, ApiError> {
+    if let Some(motive) = &body.motive {
+        validate::motive(motive)?;
+    }
+    let authority = moderator(&state, &actor, &channel_id).await?;
+    let user_id = body.user_id;
+    let role = state
+        .broker
+        .standing(&channel_id, &user_id)
+        .await?
+        .role
+        .ok_or(ApiError::NotFound("member"))?;
+    authority.ensure_outranks(role)?;
+    if !state.broker.remove_member(&channel_id, &user_id).await? {
+        return Err(ApiError::NotFound("member"));
+    }
+    let undo = state.broker.set_member(&channel_id, &user_id, role);
+    state
+        .publish_moderation(
+            Event::UserKicked,
+            &channel_id,
+            &user_id,
+            body.motive.clone(),
+            undo,
+        )
+        .await?;
+    Ok(outcome(channel_id, user_id, body.motive))
+}
+
+/// The channel must exist and the caller must be a moderator or higher in it.
+async fn moderator(state: &AppState, actor: &Actor, channel: &Id) -> Result<Authority, ApiError> {
+    access::channel(&state.broker, channel).await?;
+    access::require_role(&state.broker, channel, actor, Role::Moderator).await
+}
+
+fn outcome(channel_id: Id, user_id: Id, motive: Option<String>) -> Json<Outcome> {
+    Json(Outcome {
+        channel_id,
+        user_id,
+        motive,
+    })
+}
