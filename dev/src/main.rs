@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let dispatcher_config = dispatcher::Config {
         listen: dispatcher_addr.to_string(),
         service_tokens: vec![args.service_token.clone()],
-        gateway_url: gateway_urls.first().cloned().unwrap_or_default(),
+        gateway_url: None,
         broker: broker_options.clone(),
         jwt,
         max_content_len: 4000,

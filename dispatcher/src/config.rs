@@ -22,13 +22,11 @@ pub struct Config {
     )]
     pub service_tokens: Vec<String>,
 
-    /// The gateway URL `GET /api/gateway` returns (a single node for now).
-    #[arg(
-        long,
-        env = "DISPATCHER_GATEWAY_URL",
-        default_value = "ws://127.0.0.1:8080/api/ws"
-    )]
-    pub gateway_url: String,
+    /// A fixed URL for `GET /api/gateway`, for single-URL deployments behind a plain load
+    /// balancer. Unset (the default): the user's node is chosen by rendezvous hashing over the
+    /// live, non-draining nodes of the registry.
+    #[arg(long, env = "DISPATCHER_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
 
     #[command(flatten)]
     pub broker: BrokerOptions,
@@ -72,7 +70,7 @@ mod tests {
     fn defaults_apply() {
         let config = Config::try_parse_from(["dispatcher"]).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8081");
-        assert_eq!(config.gateway_url, "ws://127.0.0.1:8080/api/ws");
+        assert_eq!(config.gateway_url, None);
         assert_eq!(config.max_content_len, 4000);
         assert!(config.service_tokens.is_empty());
         assert!(!config.log_json);

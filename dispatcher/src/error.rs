@@ -52,6 +52,8 @@ pub enum ApiError {
     NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("no gateway node is available, retry later")]
+    NoGatewayNode,
     /// The broker failed or timed out. The detail is logged, never sent.
     #[error("service unavailable, retry later")]
     Unavailable(#[from] BrokerError),
@@ -83,6 +85,7 @@ impl ApiError {
             ApiError::NotParticipant => (StatusCode::FORBIDDEN, "not_participant"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::NoGatewayNode => (StatusCode::SERVICE_UNAVAILABLE, "no_gateway"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

@@ -17,7 +17,8 @@ pub struct Config {
     /// This node's id in logs and the node registry. Default: a random id.
     #[arg(long, env = "GATEWAY_NODE_ID")]
     pub node_id: Option<String>,
-    /// URL clients use to reach this node. Default: ws://<listen>/api/ws.
+    /// URL clients use to reach this node, published in the node registry.
+    /// Default: ws://<listen>/api/ws.
     #[arg(long, env = "GATEWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
     #[command(flatten)]
@@ -26,9 +27,59 @@ pub struct Config {
     pub jwt: JwtOptions,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub fleet: FleetOptions,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "GATEWAY_LOG_JSON")]
     pub log_json: bool,
+}
+
+/// How the node takes part in the fleet: registry, assignment, drain.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FleetOptions {
+    /// Send new sessions of users assigned to another node there (RECONNECT, then close 4021).
+    /// Turn off for single-URL deployments behind a plain load balancer.
+    #[arg(long, env = "GATEWAY_ENFORCE_ASSIGNMENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enforce_assignment: bool,
+    /// Milliseconds the node's registry entry lives without a heartbeat (heartbeats every fifth
+    /// of this): a node that dies without leaving drops out within this time.
+    #[arg(long, env = "GATEWAY_REGISTRY_TTL_MS", default_value_t = 5_000)]
+    pub registry_ttl_ms: u64,
+    /// Milliseconds over which a draining node spreads its clients' reconnects.
+    #[arg(long, env = "GATEWAY_DRAIN_WINDOW_MS", default_value_t = 10_000)]
+    pub drain_window_ms: u64,
+    /// Milliseconds after the stop signal by which the node has exited.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            enforce_assignment: true,
+            registry_ttl_ms: 5_000,
+            drain_window_ms: 10_000,
+            shutdown_grace_ms: 25_000,
+        }
+    }
+}
+
+impl FleetOptions {
+    pub fn registry_ttl(&self) -> Duration {
+        Duration::from_millis(self.registry_ttl_ms.max(100))
+    }
+
+    pub fn heartbeat_every(&self) -> Duration {
+        self.registry_ttl() / 5
+    }
+
+    pub fn drain_window(&self) -> Duration {
+        Duration::from_millis(self.drain_window_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
 }
 
 /// Per-connection limits and timings.
@@ -97,6 +148,13 @@ impl Limits {
 }
 
 impl Config {
+    /// The URL published in the node registry.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{}/api/ws", self.listen))
+    }
+
     /// A config for tests and the dev launcher: defaults everywhere, the given listen address,
     /// broker and HS256 secret.
     pub fn for_listen(listen: SocketAddr, broker: BrokerOptions, jwt_secret: &str) -> Self {
@@ -110,6 +168,7 @@ impl Config {
                 jwt_public_key_file: None,
             },
             limits: Limits::default(),
+            fleet: FleetOptions::default(),
             log_json: false,
         }
     }

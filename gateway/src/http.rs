@@ -13,10 +13,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Ready while the node is not stopping and the broker answers.
+/// Ready while the node is not draining and the broker answers.
 async fn ready(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
-    if node.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "stopping");
+    if node.draining.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
     match node.broker.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),

@@ -4,31 +4,61 @@
 
 pub mod config;
 pub mod dialect;
+pub mod drain;
 pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod node;
+pub mod registry;
 pub mod session;
 
 pub use config::Config;
 pub use node::Node;
 
+use axum::serve::ListenerExt;
 use shared::broker::Broker;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves the node on `listener` until `shutdown` is cancelled; open sockets are then closed
-/// with the dialect's "going away" code.
+/// Serves the node on `listener` until `shutdown` is cancelled, then drains: leaves the node
+/// registry, refuses new sockets, tells clients to reconnect in batches over the drain
+/// window, and returns before the shutdown grace period ends.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     broker: Broker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let node = Node::start(config, broker, shutdown.clone()).await?;
-    tracing::info!(node.id = %node.id, addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, http::router(node))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let node = Node::start(config, broker).await?;
+    tracing::info!(node.id = %node.id, addr = %listener.local_addr()?, url = %node.config.public_url(), "gateway listening");
+    let registry = tokio::spawn(registry::run(node.clone()));
+    let stopped = node.stopped.clone();
+    // Small frames must leave at once: no Nagle delay on client sockets.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let server = tokio::spawn(
+        axum::serve(listener, http::router(node.clone()))
+            .with_graceful_shutdown(stopped.cancelled_owned())
+            .into_future(),
+    );
+
+    shutdown.cancelled().await;
+    node.draining.cancel();
+    drain::run(&node).await;
+    node.stopped.cancel();
+    // Sockets still open get "going away"; give their writers a moment to send it.
+    let closing = async {
+        while node.hub.session_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(400), closing).await;
+    let _ = registry.await;
+    server.abort();
+    tracing::info!(node.id = %node.id, "gateway stopped");
     Ok(())
 }

@@ -1,9 +1,13 @@
 //! A running node: the handles a connection is given (config, broker, JWT verifier, room
-//! hub, metrics, shutdown token), and the two background tasks behind the hub.
+//! hub, metrics, the fleet view, the lifecycle tokens), and the background tasks behind them.
 
 use crate::{config::Config, hub, metrics::Metrics};
-use shared::{auth::JwtVerifier, broker::Broker};
-use std::sync::Arc;
+use shared::{
+    auth::JwtVerifier,
+    broker::Broker,
+    fleet::{self, NodeInfo},
+};
+use std::sync::{Arc, PoisonError, RwLock};
 use tokio_util::sync::CancellationToken;
 
 pub struct Node {
@@ -13,34 +17,35 @@ pub struct Node {
     pub verifier: JwtVerifier,
     pub hub: Arc<hub::Hub>,
     pub metrics: Metrics,
-    /// Cancelled when the node stops; every session's close signal is a child of it.
-    pub shutdown: CancellationToken,
+    /// Cancelled when the node starts draining: no new sessions, readiness fails.
+    pub draining: CancellationToken,
+    /// Cancelled when the node stops for good; every session's close signal is a child of it.
+    pub stopped: CancellationToken,
+    /// The live fleet as last read from the registry.
+    fleet: RwLock<Vec<NodeInfo>>,
 }
 
 impl Node {
     /// Opens the broker subscriber and spawns the subscription manager and fan-out tasks.
-    pub async fn start(
-        config: Config,
-        broker: Broker,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Arc<Node>> {
+    pub async fn start(config: Config, broker: Broker) -> anyhow::Result<Arc<Node>> {
         let verifier = JwtVerifier::from_options(&config.jwt)?;
         let metrics = Metrics::new();
         let subscriber = broker.subscriber().await?;
         let messages = subscriber.messages();
         let (hub, changes) = hub::Hub::new(metrics.clone());
         let hub = Arc::new(hub);
+        let stopped = CancellationToken::new();
         tokio::spawn(hub::subscriptions::run(
             subscriber,
             changes,
             metrics.clone(),
-            shutdown.clone(),
+            stopped.clone(),
         ));
         tokio::spawn(hub::fanout::run(
             hub.clone(),
             messages,
             metrics.clone(),
-            shutdown.clone(),
+            stopped.clone(),
         ));
         let id = config
             .node_id
@@ -53,7 +58,41 @@ impl Node {
             verifier,
             hub,
             metrics,
-            shutdown,
+            draining: CancellationToken::new(),
+            stopped,
+            fleet: RwLock::default(),
         }))
+    }
+
+    /// This node's registry entry as of now.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.id.clone(),
+            url: self.config.public_url(),
+            connections: self.hub.session_count() as u64,
+            draining: self.draining.is_cancelled(),
+        }
+    }
+
+    pub fn set_fleet(&self, nodes: Vec<NodeInfo>) {
+        *self.fleet.write().unwrap_or_else(PoisonError::into_inner) = nodes;
+    }
+
+    /// Where `user` should connect instead of here: the URL of the node assigned to them,
+    /// when that is a live, non-draining node other than this one. None means "stay".
+    pub fn redirect_for(&self, user: &str) -> Option<String> {
+        if !self.config.fleet.enforce_assignment {
+            return None;
+        }
+        let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
+        let assigned = fleet::assign(user, &fleet)?;
+        (assigned.id != self.id).then(|| assigned.url.clone())
+    }
+
+    /// Where a client of this (draining) node should go: its assigned node among the others.
+    pub fn successor_for(&self, user: &str) -> Option<String> {
+        let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
+        let others: Vec<NodeInfo> = fleet.iter().filter(|n| n.id != self.id).cloned().collect();
+        fleet::assign(user, &others).map(|n| n.url.clone())
     }
 }

@@ -6,6 +6,7 @@ pub mod acl;
 pub mod auth;
 pub mod broker;
 pub mod event;
+pub mod fleet;
 pub mod id;
 pub mod options;
 pub mod room;

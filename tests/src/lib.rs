@@ -1,1 +1,23 @@
-//! test support
+//! Helpers for multi-process integration tests: a real Redis, the real binaries, WebSocket
+//! and HTTP clients, test tokens and a bounded `eventually`.
+
+pub mod auth;
+pub mod chat;
+pub mod http;
+pub mod native;
+pub mod process;
+pub mod redis;
+pub mod stack;
+pub mod wait;
+pub mod ws;
+
+pub use auth::*;
+pub use chat::Chat;
+pub use http::{Api, Method};
+pub use native::NativeClient;
+pub use process::{Dispatcher, DispatcherOpts, Gateway, GatewayOpts, ServiceProcess, free_port};
+pub use redis::RedisServer;
+pub use stack::{Publisher, Stack, gateway_on, metric, publish};
+pub use tokio_tungstenite::tungstenite;
+pub use wait::{eventually, eventually_some};
+pub use ws::WsClient;

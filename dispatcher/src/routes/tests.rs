@@ -389,9 +389,28 @@ async fn gateway_url_and_metrics() {
     let app = app();
     let path = format!("/api/gateway?token={}", token("u"));
     let (status, body) = app.call("GET", &path, None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no live node yet");
+    assert_eq!(body["code"], "no_gateway");
+    let node = |id: &str, draining| shared::fleet::NodeInfo {
+        id: id.into(),
+        url: format!("ws://{id}/api/ws"),
+        connections: 0,
+        draining,
+    };
+    let ttl = std::time::Duration::from_secs(60);
+    app.broker
+        .register_node(&node("a", false), ttl)
+        .await
+        .unwrap();
+    app.broker
+        .register_node(&node("b", true), ttl)
+        .await
+        .unwrap();
+    let (status, body) = app.call("GET", &path, None, None).await;
     assert_eq!(
         (status, body),
-        (StatusCode::OK, json!({"url": "ws://127.0.0.1:8080/api/ws"}))
+        (StatusCode::OK, json!({"url": "ws://a/api/ws"})),
+        "the draining node takes no one"
     );
     assert_eq!(
         app.call("GET", "/api/gateway", Some(SERVICE), None).await.0,

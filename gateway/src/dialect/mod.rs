@@ -108,6 +108,14 @@ impl<'a> Rendered<'a> {
     }
 }
 
+/// The event that tells a client to reconnect, to `url` when known (else via
+/// `GET /api/gateway`).
+pub fn render_reconnect(format: Format, url: Option<String>) -> Message {
+    match format {
+        Format::Native | Format::Events => native::frames::reconnect(url.as_deref()),
+    }
+}
+
 /// The notice a socket gets when the node takes it out of a room (kick, ban, deletion).
 pub fn render_revoked(format: Format, room: &str) -> Message {
     match format {

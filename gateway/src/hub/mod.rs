@@ -11,7 +11,7 @@ use crate::{
 use shared::Id;
 use std::{
     collections::HashMap,
-    sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 use subscriptions::Change;
 use tokio::sync::{mpsc, watch};
@@ -32,6 +32,8 @@ pub enum Joined {
 
 pub struct Hub {
     rooms: RwLock<HashMap<String, RoomMembers>>,
+    /// Every open session, for the registry's connection count and for drain.
+    sessions: Mutex<HashMap<ConnId, MemberRef>>,
     changes: mpsc::UnboundedSender<Change>,
     metrics: Metrics,
 }
@@ -45,6 +47,7 @@ impl Hub {
         (
             Hub {
                 rooms: RwLock::default(),
+                sessions: Mutex::default(),
                 changes,
                 metrics,
             },
@@ -58,6 +61,39 @@ impl Hub {
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<String, RoomMembers>> {
         self.rooms.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records an open session (before it joins any room).
+    pub fn open(&self, member: &MemberRef) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(member.conn, member.clone());
+    }
+
+    /// Forgets a session (after it left its rooms).
+    pub fn close(&self, conn: ConnId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&conn);
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// A snapshot of every open session.
+    pub fn sessions(&self) -> Vec<MemberRef> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Adds a socket to a room; the first socket in a room subscribes the node to it.
@@ -139,6 +175,13 @@ impl Hub {
     /// Runs `f` over the room's members under the read lock (never held across an await).
     pub fn with_members<R>(&self, room: &str, f: impl FnOnce(&RoomMembers) -> R) -> Option<R> {
         self.read().get(room).map(f)
+    }
+
+    /// Whether the socket is in the room.
+    pub fn is_member(&self, room: &str, conn: ConnId) -> bool {
+        self.read()
+            .get(room)
+            .is_some_and(|r| r.members.contains_key(&conn))
     }
 
     /// Rooms with at least one local socket.

@@ -113,6 +113,7 @@ async fn apply(
     if !subscribe.is_empty() {
         match subscriber.subscribe(&subscribe).await {
             Ok(()) => {
+                tracing::debug!(rooms = ?subscribe, "subscribed");
                 for room in subscribe {
                     if let Some(wanted) = pending.remove(&room) {
                         notify(wanted.waiters);
@@ -129,6 +130,7 @@ async fn apply(
     if !unsubscribe.is_empty() {
         match subscriber.unsubscribe(&unsubscribe).await {
             Ok(()) => {
+                tracing::debug!(rooms = ?unsubscribe, "unsubscribed");
                 for room in unsubscribe {
                     pending.remove(&room);
                     live.remove(&room);

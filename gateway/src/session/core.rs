@@ -42,6 +42,7 @@ impl Session {
             format,
             outbound,
         });
+        node.hub.open(&member);
         Session {
             node,
             member,
@@ -82,11 +83,19 @@ impl Session {
 
     /// Joins `room` if the user may read it.
     pub async fn subscribe(&mut self, room: &Room) -> Result<(), SubscribeError> {
+        if matches!(room, Room::Presence(_)) {
+            // Presence is followed with PRESENCE_SUBSCRIBE, not joined as a room.
+            return Err(SubscribeError::Forbidden);
+        }
         let name = room.to_string();
-        if !self.rooms.contains(&name)
-            && self.rooms.len() >= self.node.config.limits.max_rooms_per_socket
-        {
-            return Err(SubscribeError::TooManyRooms);
+        let max = self.node.config.limits.max_rooms_per_socket;
+        if !self.rooms.contains(&name) && self.rooms.len() >= max {
+            // Rooms the node took the socket out of (kick, ban, deletion) no longer count.
+            let (hub, conn) = (&self.node.hub, self.member.conn);
+            self.rooms.retain(|r| hub.is_member(r, conn));
+            if self.rooms.len() >= max {
+                return Err(SubscribeError::TooManyRooms);
+            }
         }
         self.check_access(room).await?;
         if let Joined::Added(mut ready) = self.node.hub.join(&name, &self.member) {
@@ -131,5 +140,6 @@ impl Drop for Session {
         for room in &self.rooms {
             self.node.hub.leave(room, self.member.conn);
         }
+        self.node.hub.close(self.member.conn);
     }
 }

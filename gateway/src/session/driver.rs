@@ -61,22 +61,18 @@ pub async fn run<C: Codec>(
             _ = sleep_until(deadline) => break CloseReason::HeartbeatTimeout,
             next = stream.next() => next,
         };
-        let frame = match next {
-            None | Some(Ok(Message::Close(_))) => break CloseReason::ClientGone,
-            Some(Err(error)) => break transport_error(error),
-            Some(Ok(message)) => message,
+        let frame = match classify(next, limits.max_frame_bytes) {
+            Read::Frame(frame) => frame,
+            Read::Control => {
+                deadline = Instant::now() + limits.heartbeat_window();
+                continue;
+            }
+            Read::End(reason) => break reason,
         };
         deadline = Instant::now() + limits.heartbeat_window();
         if rate.check().is_err() {
             break CloseReason::RateLimited;
         }
-        let frame = match frame {
-            Message::Text(t) if t.len() > limits.max_frame_bytes => Frame::Oversized,
-            Message::Binary(b) if b.len() > limits.max_frame_bytes => Frame::Oversized,
-            Message::Text(t) => Frame::Text(t.to_string()),
-            Message::Binary(b) => Frame::Binary(b),
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => continue,
-        };
         if codec.on_frame(&mut session, frame).await.is_err() && strikes.check().is_err() {
             break CloseReason::TooManyInvalidFrames;
         }
@@ -85,6 +81,30 @@ pub async fn run<C: Codec>(
     drop(session);
     let _ = writer.await;
     reason
+}
+
+/// What one read from the socket amounts to.
+pub enum Read {
+    /// A data frame for the codec.
+    Frame(Frame),
+    /// A ping or pong: proof of life, nothing to answer.
+    Control,
+    /// The socket is done.
+    End(CloseReason),
+}
+
+/// Sorts one read from the socket: data frames (marked oversized past `max_frame_bytes`),
+/// control frames, or the end of the socket and why.
+pub fn classify(next: Option<Result<Message, axum::Error>>, max_frame_bytes: usize) -> Read {
+    match next {
+        None | Some(Ok(Message::Close(_))) => Read::End(CloseReason::ClientGone),
+        Some(Err(error)) => Read::End(transport_error(error)),
+        Some(Ok(Message::Text(t))) if t.len() > max_frame_bytes => Read::Frame(Frame::Oversized),
+        Some(Ok(Message::Binary(b))) if b.len() > max_frame_bytes => Read::Frame(Frame::Oversized),
+        Some(Ok(Message::Text(t))) => Read::Frame(Frame::Text(t.to_string())),
+        Some(Ok(Message::Binary(b))) => Read::Frame(Frame::Binary(b)),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Control,
+    }
 }
 
 fn limiter(per_period: u32, period: Duration, burst_factor: u32) -> DefaultDirectRateLimiter {
@@ -137,6 +157,13 @@ async fn write(
         }
     }
     let reason = queue.close.reason().unwrap_or(CloseReason::ClientGone);
+    if reason.flushes_queue() {
+        while let Ok(frame) = queue.rx.try_recv() {
+            if sink.feed(frame).await.is_err() {
+                return;
+            }
+        }
+    }
     if reason != CloseReason::ClientGone {
         let _ = tokio::time::timeout(
             CLOSE_TIMEOUT,

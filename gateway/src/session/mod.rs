@@ -46,11 +46,19 @@ pub enum CloseReason {
     NotAuthenticated,
     /// The node is shutting down.
     ServerShutdown,
+    /// The client should reconnect elsewhere (wrong node, or this node drains).
+    Reconnect,
     /// The client closed or the transport failed.
     ClientGone,
 }
 
 impl CloseReason {
+    /// Whether frames already queued are still written before the close frame (a graceful
+    /// close), or dropped (the client cannot keep up or is gone).
+    pub fn flushes_queue(self) -> bool {
+        matches!(self, CloseReason::Reconnect | CloseReason::ServerShutdown)
+    }
+
     /// Low-cardinality label for `gateway_connections_closed_total`.
     pub fn label(self) -> &'static str {
         match self {
@@ -62,6 +70,7 @@ impl CloseReason {
             CloseReason::AuthFailed => "auth_failed",
             CloseReason::NotAuthenticated => "not_authenticated",
             CloseReason::ServerShutdown => "server_shutdown",
+            CloseReason::Reconnect => "reconnect",
             CloseReason::ClientGone => "client_gone",
         }
     }

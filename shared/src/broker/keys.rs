@@ -9,6 +9,8 @@
 //! | `{p}dm:{id}:participants` | set | user ids |
 //! | `{p}usernames` | hash | user id → display name |
 //! | `{p}history:{room}` | stream | field `e`: the published envelope, `MAXLEN ~ 1000`, 24 h TTL |
+//! | `{p}{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
+//! | `{p}{fleet}:node:{id}` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
 
 use crate::{id::Id, room::Room};
 
@@ -50,6 +52,15 @@ impl Keys {
 
     pub fn history(&self, room: &str) -> String {
         format!("{}history:{room}", self.prefix)
+    }
+
+    /// The registry's index of node ids (one hash slot with the entries: `{fleet}`).
+    pub fn nodes(&self) -> String {
+        format!("{}{{fleet}}:nodes", self.prefix)
+    }
+
+    pub fn node(&self, id: &str) -> String {
+        format!("{}{{fleet}}:node:{id}", self.prefix)
     }
 
     pub fn room_history(&self, room: &Room) -> String {

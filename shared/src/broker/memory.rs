@@ -5,6 +5,7 @@
 use super::{BrokerError, BrokerMessage, RecvError};
 use crate::{
     acl::{Channel, Role, Standing},
+    fleet::NodeInfo,
     id::Id,
 };
 use bytes::Bytes;
@@ -23,6 +24,7 @@ struct State {
     dms: HashMap<Id, BTreeSet<Id>>,
     usernames: HashMap<Id, String>,
     offsets: HashMap<String, u64>,
+    nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
 }
 
 #[derive(Clone)]
@@ -222,6 +224,33 @@ impl MemoryBroker {
 
     pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
         Ok(self.with(|s| s.dms.get(id).is_some_and(|p| p.contains(user))))
+    }
+}
+
+impl MemoryBroker {
+    pub async fn register_node(
+        &self,
+        node: &NodeInfo,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        let expires = std::time::Instant::now() + ttl;
+        self.with(|s| s.nodes.insert(node.id.clone(), (node.clone(), expires)));
+        Ok(())
+    }
+
+    pub async fn deregister_node(&self, id: &str) -> Result<(), BrokerError> {
+        self.with(|s| s.nodes.remove(id));
+        Ok(())
+    }
+
+    pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, BrokerError> {
+        let now = std::time::Instant::now();
+        Ok(self.with(|s| {
+            s.nodes.retain(|_, (_, expires)| *expires > now);
+            let mut live: Vec<NodeInfo> = s.nodes.values().map(|(n, _)| n.clone()).collect();
+            live.sort_by(|a, b| a.id.cmp(&b.id));
+            live
+        }))
     }
 }
 

@@ -11,6 +11,7 @@ pub use keys::Keys;
 use crate::{
     acl::{Channel, Role, Standing},
     event::Envelope,
+    fleet::NodeInfo,
     id::Id,
     options::BrokerOptions,
     room::Room,
@@ -208,6 +209,26 @@ impl Broker {
 
     pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
         dispatch!(self.is_dm_participant(id, user))
+    }
+
+    /// Adds or refreshes a gateway node's registry entry; it expires after `ttl` unless
+    /// refreshed again.
+    pub async fn register_node(
+        &self,
+        node: &NodeInfo,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        dispatch!(self.register_node(node, ttl))
+    }
+
+    /// Removes a node's entry at once (clean shutdown or drain).
+    pub async fn deregister_node(&self, id: &str) -> Result<(), BrokerError> {
+        dispatch!(self.deregister_node(id))
+    }
+
+    /// Every node whose entry has not expired, draining ones included, sorted by id.
+    pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, BrokerError> {
+        dispatch!(self.live_nodes())
     }
 }
 

@@ -5,6 +5,7 @@ use super::{BrokerError, BrokerMessage, HISTORY_MAXLEN, HISTORY_TTL_SECS, Keys, 
 use crate::{
     acl::{Channel, Role, Standing},
     event::ChannelKind,
+    fleet::NodeInfo,
     id::Id,
     options::BrokerOptions,
 };
@@ -334,6 +335,66 @@ impl RedisBroker {
     }
 }
 
+impl RedisBroker {
+    pub async fn register_node(&self, node: &NodeInfo, ttl: Duration) -> Result<(), BrokerError> {
+        let entry = serde_json::to_string(node).expect("a node entry always serializes");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_millis() as f64);
+        let pipeline = self.client.pipeline();
+        let expiry = Some(fred::types::Expiration::PX(ttl.as_millis().max(1) as i64));
+        let _: () = pipeline
+            .set(self.keys.node(&node.id), entry, expiry, None, false)
+            .await?;
+        let _: () = pipeline
+            .zadd(
+                self.keys.nodes(),
+                None,
+                None,
+                false,
+                false,
+                (now_ms, node.id.as_str()),
+            )
+            .await?;
+        let _: ((), i64) = pipeline.all().await?;
+        Ok(())
+    }
+
+    pub async fn deregister_node(&self, id: &str) -> Result<(), BrokerError> {
+        let pipeline = self.client.pipeline();
+        let _: () = pipeline.del(self.keys.node(id)).await?;
+        let _: () = pipeline.zrem(self.keys.nodes(), id).await?;
+        let _: (i64, i64) = pipeline.all().await?;
+        Ok(())
+    }
+
+    pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, BrokerError> {
+        let ids: Vec<String> = self
+            .client
+            .zrange(self.keys.nodes(), 0, -1, None, false, None, false)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.node(id)).collect();
+        let entries: Vec<Option<String>> = self.client.mget(keys).await?;
+        let mut live = Vec::with_capacity(ids.len());
+        let mut expired = Vec::new();
+        for (id, entry) in ids.into_iter().zip(entries) {
+            match entry.and_then(|e| serde_json::from_str::<NodeInfo>(&e).ok()) {
+                Some(node) => live.push(node),
+                None => expired.push(id),
+            }
+        }
+        if !expired.is_empty() {
+            // Entries expired (the node died without leaving): tidy the index.
+            let _: i64 = self.client.zrem(self.keys.nodes(), expired).await?;
+        }
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(live)
+    }
+}
+
 fn kind_str(kind: ChannelKind) -> &'static str {
     match kind {
         ChannelKind::Text => "text",
@@ -350,8 +411,13 @@ pub struct RedisSubscriber {
 }
 
 impl RedisSubscriber {
+    /// Returns once Redis has applied the subscription. fred resolves SUBSCRIBE when it is
+    /// written (its confirmation arrives out of band), so a PING on the same connection, which
+    /// Redis answers in order, is the barrier.
     pub async fn subscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
-        Ok(self.client.subscribe(channels.to_vec()).await?)
+        self.client.subscribe(channels.to_vec()).await?;
+        let _: fred::types::Value = self.client.ping(None).await?;
+        Ok(())
     }
 
     pub async fn unsubscribe(&self, channels: &[String]) -> Result<(), BrokerError> {

@@ -42,6 +42,11 @@ pub fn unsubscribed(room: &str) -> Message {
     frame("UNSUBSCRIBED", Some(room), None)
 }
 
+/// `{"type":"RECONNECT","data":{"url":...}}`, sent before close 4021.
+pub fn reconnect(url: Option<&str>) -> Message {
+    frame("RECONNECT", None, Some(serde_json::json!({ "url": url })))
+}
+
 pub fn heartbeat_ack() -> Message {
     frame("HEARTBEAT_ACK", None, None)
 }

@@ -3,7 +3,8 @@
 //!
 //! Close codes: 4002 too many invalid frames, 4003 not authenticated in time, 4004
 //! authentication failed, 4008 rate limited, 4009 heartbeat timeout, 4020 slow consumer,
-//! 1001 node shutting down, 1009 frame over the hard cap.
+//! 4021 reconnect (to the `url` of the RECONNECT event just sent), 1001 node shutting down,
+//! 1009 frame over the hard cap.
 
 pub mod codec;
 pub mod frames;
@@ -14,7 +15,7 @@ use crate::{
     node::Node,
     session::{
         CloseReason, ConnId, Session, SubscribeError,
-        driver::{self, Codec, Frame, Strike},
+        driver::{self, Codec, Frame, Read, Strike},
         outbound,
     },
 };
@@ -46,6 +47,10 @@ pub async fn upgrade(
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
 ) -> Response {
+    if node.draining.is_cancelled() {
+        let body = serde_json::json!({"error": "this node is draining; ask GET /api/gateway for another", "code": "draining"});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     let format = match params.format.as_deref() {
         None | Some("native") => Format::Native,
         Some("events") => Format::Events,
@@ -74,6 +79,19 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             return;
         }
     };
+    if let Some(url) = node.redirect_for(user.id.as_str()) {
+        node.metrics
+            .connections_closed
+            .with_label_values(&[CloseReason::Reconnect.label()])
+            .inc();
+        let _ = socket.send(frames::reconnect(Some(&url))).await;
+        let _ = socket
+            .send(Message::Close(Some(NativeCodec::close_frame(
+                CloseReason::Reconnect,
+            ))))
+            .await;
+        return;
+    }
     let conn = ConnId::next();
     let span =
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
@@ -87,7 +105,7 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             .connections_open
             .with_label_values(&labels)
             .inc();
-        let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.shutdown);
+        let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.stopped);
         let mut session = Session::new(node.clone(), conn, user, format, out);
         let mut rooms = Vec::new();
         for room in [Room::User(session.user_id().clone()), Room::Global] {
@@ -139,14 +157,13 @@ async fn authenticate(
         let next = tokio::time::timeout_at(deadline, socket.next())
             .await
             .map_err(|_| CloseReason::NotAuthenticated)?;
-        let text = match next {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
-                return Err(CloseReason::ClientGone);
-            }
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(_)) => continue,
+        let text = match driver::classify(next, node.config.limits.max_frame_bytes) {
+            Read::Frame(Frame::Text(text)) => text,
+            Read::Frame(Frame::Binary(_) | Frame::Oversized) => String::new(),
+            Read::Control => continue,
+            Read::End(reason) => return Err(reason),
         };
-        let reply = match codec::parse(text.as_str()) {
+        let reply = match codec::parse(&text) {
             Ok(Op::Identify { token }) => return verify(&token),
             Ok(_) => frames::error("not authenticated", None),
             Err(Invalid::UnknownOp) => frames::error("unknown op", None),
@@ -244,6 +261,7 @@ impl Codec for NativeCodec {
             CloseReason::HeartbeatTimeout => (4009, "session timed out"),
             CloseReason::SlowConsumer => (4020, "slow consumer"),
             CloseReason::ServerShutdown => (1001, "node shutting down"),
+            CloseReason::Reconnect => (4021, "reconnect"),
             CloseReason::FrameTooLarge => (1009, "frame too large"),
             CloseReason::ClientGone => (1000, ""),
         };

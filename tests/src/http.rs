@@ -1,0 +1,100 @@
+//! An HTTP client for the dispatcher API: JSON in, `(status, JSON)` out.
+
+pub use reqwest::Method;
+use serde_json::Value;
+
+/// Requests against `base_url`, optionally with a bearer token. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    base_url: String,
+    token: Option<String>,
+}
+
+impl Api {
+    pub fn new(base_url: &str) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+
+    /// The same API with `Authorization: Bearer <token>` on every request.
+    pub fn bearer(mut self, token: &str) -> Api {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    pub async fn get(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json(Method::GET, path, body).await
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json(Method::PUT, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json(Method::PATCH, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json(Method::DELETE, path, body).await
+    }
+
+    /// Sends `body` verbatim with the given content type (for malformed-body tests).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let request = self
+            .request(method, path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned());
+        self.send(request, path).await
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request, path).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Status and body: `Null` if empty, JSON if it parses, else a `String`.
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> (u16, Value) {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {}{path} failed: {e}", self.base_url));
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_else(|e| {
+            panic!("reading the body from {}{path} failed: {e}", self.base_url)
+        });
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, body)
+    }
+}

@@ -1,0 +1,119 @@
+//! The gateway's native dialect (`/api/ws`, docs/protocol.md) from a client's side: connect
+//! as a user and read READY, join and leave rooms, heartbeat. Derefs to [`WsClient`] for
+//! everything else (raw frames, `recv_type`, `expect_close`, `expect_no_message`).
+
+use crate::auth::token;
+use crate::process::Gateway;
+use crate::ws::WsClient;
+use serde_json::{Value, json};
+use std::ops::{Deref, DerefMut};
+
+/// A native-dialect socket that has been answered READY.
+pub struct NativeClient {
+    ws: WsClient,
+    ready: Value,
+}
+
+impl NativeClient {
+    /// Connects to `gateway` as `user` (`?token=`, native format) and reads READY.
+    pub async fn connect(gateway: &Gateway, user: &str) -> NativeClient {
+        let url = gateway.ws_url(&format!("/api/ws?token={}", token(user)));
+        Self::connect_url(&url).await
+    }
+
+    /// Connects to `gateway` as `user` with `?format=events` and reads READY.
+    pub async fn connect_events(gateway: &Gateway, user: &str) -> NativeClient {
+        let url = gateway.ws_url(&format!("/api/ws?format=events&token={}", token(user)));
+        Self::connect_url(&url).await
+    }
+
+    /// Connects to `url` (which carries the token) and reads READY, the first frame.
+    pub async fn connect_url(url: &str) -> NativeClient {
+        let mut ws = WsClient::connect(url).await;
+        let ready = ws.recv_json().await;
+        assert_eq!(ready["type"], "READY", "first frame on {url}: {ready}");
+        NativeClient { ws, ready }
+    }
+
+    /// The READY frame.
+    pub fn ready(&self) -> &Value {
+        &self.ready
+    }
+
+    /// Sends SUBSCRIBE and returns the next frame (SUBSCRIBED or ERROR).
+    pub async fn try_subscribe(&mut self, room: &str) -> Value {
+        self.ws
+            .send_json(json!({"op": "SUBSCRIBE", "room": room}))
+            .await;
+        self.ws.recv_json().await
+    }
+
+    /// Joins `room`; panics unless the answer is `SUBSCRIBED` for it.
+    pub async fn subscribe(&mut self, room: &str) {
+        let reply = self.try_subscribe(room).await;
+        assert_eq!(
+            reply,
+            json!({"type": "SUBSCRIBED", "room": room}),
+            "SUBSCRIBE {room}"
+        );
+    }
+
+    /// Leaves `room`; panics unless the answer is `UNSUBSCRIBED` for it.
+    pub async fn unsubscribe(&mut self, room: &str) {
+        self.ws
+            .send_json(json!({"op": "UNSUBSCRIBE", "room": room}))
+            .await;
+        let reply = self.ws.recv_json().await;
+        assert_eq!(
+            reply,
+            json!({"type": "UNSUBSCRIBED", "room": room}),
+            "UNSUBSCRIBE {room}"
+        );
+    }
+
+    /// Sends HEARTBEAT; panics unless the next frame is `HEARTBEAT_ACK`. Proves the socket
+    /// is open and answering.
+    pub async fn heartbeat(&mut self) {
+        self.ws.send_json(json!({"op": "HEARTBEAT"})).await;
+        assert_eq!(self.ws.recv_json().await, json!({"type": "HEARTBEAT_ACK"}));
+    }
+
+    /// The next `n` JSON frames, in arrival order.
+    pub async fn recv_n(&mut self, n: usize) -> Vec<Value> {
+        let mut frames = Vec::with_capacity(n);
+        for _ in 0..n {
+            frames.push(self.ws.recv_json().await);
+        }
+        frames
+    }
+
+    /// Every frame before `marker` (see `Stack::publish_marker`), in arrival order; panics if
+    /// a frame is more than 5 s apart from the previous one.
+    pub async fn recv_until(&mut self, marker: &Value) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.ws.recv_json().await;
+            if &frame == marker {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+
+    pub fn into_inner(self) -> WsClient {
+        self.ws
+    }
+}
+
+impl Deref for NativeClient {
+    type Target = WsClient;
+    fn deref(&self) -> &WsClient {
+        &self.ws
+    }
+}
+
+impl DerefMut for NativeClient {
+    fn deref_mut(&mut self) -> &mut WsClient {
+        &mut self.ws
+    }
+}

@@ -1,0 +1,308 @@
+//! Child processes under test: the real `gateway` and `dispatcher` binaries (and Redis),
+//! started on free ports, waited for until ready, and killed on drop.
+
+use crate::auth::{SECRET, SERVICE_TOKEN};
+use crate::wait::poll_blocking;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// A child process listening on `port`. Killed (SIGKILL) and reaped on drop.
+pub struct ServiceProcess {
+    name: String,
+    port: u16,
+    child: Child,
+}
+
+impl ServiceProcess {
+    /// Spawns `cmd` with its stdout and stderr sent to the test's stderr. Panics with
+    /// `missing_hint` if the program does not exist.
+    pub(crate) fn spawn(name: &str, port: u16, mut cmd: Command, missing_hint: &str) -> Self {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(std::io::stderr()))
+            .stderr(Stdio::inherit());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == ErrorKind::NotFound => panic!("{missing_hint}"),
+            Err(e) => panic!("could not start {name}: {e}"),
+        };
+        ServiceProcess {
+            name: name.to_owned(),
+            port,
+            child,
+        }
+    }
+
+    /// Polls `ready` for up to `timeout`; panics if the process exits or never gets ready.
+    pub(crate) fn wait_ready(&mut self, timeout: Duration, mut ready: impl FnMut(u16) -> bool) {
+        let (name, port) = (self.name.clone(), self.port);
+        let ok = poll_blocking(timeout, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{name} on port {port} exited during start-up: {status}");
+            }
+            ready(port)
+        });
+        assert!(ok, "{name} on port {port} not ready after {timeout:?}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) and returns at once; see [`Self::wait_exit`].
+    pub fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // already reaped: its pid may belong to someone else now
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.name);
+    }
+
+    /// The exit status, if the process exits within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        poll_blocking(timeout, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Where `cargo build --bins` put `name`: `$CARGO_TARGET_DIR` or `<workspace>/target`, then `debug/`.
+fn binary(name: &str) -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir), // an absolute dir replaces the workspace prefix
+        None => workspace.join("target"),
+    };
+    target.join("debug").join(name)
+}
+
+/// Starts binary `name` with `args` and waits until `GET /healthz` on `port` answers 200.
+fn start_service(name: &str, port: u16, args: Vec<String>) -> ServiceProcess {
+    let path = binary(name);
+    let missing = format!(
+        "{} not found: build the binaries first: cargo build --bins (scripts/test does)",
+        path.display()
+    );
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    let mut process = ServiceProcess::spawn(name, port, cmd, &missing);
+    process.wait_ready(READY_TIMEOUT, healthz_ok);
+    process
+}
+
+/// True if `GET http://127.0.0.1:PORT/healthz` answers 200.
+fn healthz_ok(port: u16) -> bool {
+    let request =
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    // "HTTP/1.1 200"
+    exchange(port, request.as_bytes(), 12).is_some_and(|head| head.ends_with(b" 200"))
+}
+
+/// Connects to 127.0.0.1:`port`, writes `request` and reads the first `reply_len` bytes of
+/// the reply (1 s read timeout). None if any step fails.
+pub(crate) fn exchange(port: u16, request: &[u8], reply_len: usize) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream.write_all(request).ok()?;
+    let mut reply = vec![0; reply_len];
+    stream.read_exact(&mut reply).ok()?;
+    Some(reply)
+}
+
+/// How to start a gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayOpts {
+    pub redis_url: String,
+    pub node_id: String,
+    /// `--enforce-assignment`: off by default so a test can put a client on any node;
+    /// the assignment tests turn it on.
+    pub enforce_assignment: bool,
+    /// Appended after the standard flags.
+    pub extra_args: Vec<String>,
+}
+
+impl GatewayOpts {
+    pub fn new(redis_url: impl Into<String>, node_id: impl Into<String>) -> Self {
+        GatewayOpts {
+            redis_url: redis_url.into(),
+            node_id: node_id.into(),
+            enforce_assignment: false,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Redirect clients that connect to a node other than their assigned one.
+    pub fn enforce_assignment(mut self) -> Self {
+        self.enforce_assignment = true;
+        self
+    }
+
+    /// Appends one command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+}
+
+/// A running `gateway` binary. Derefs to [`ServiceProcess`] for `port`, `kill`,
+/// `terminate` and `wait_exit`.
+pub struct Gateway {
+    process: ServiceProcess,
+}
+
+impl Gateway {
+    pub fn start(opts: GatewayOpts) -> Gateway {
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--node-id",
+            &opts.node_id,
+            "--public-url",
+            &format!("ws://127.0.0.1:{port}/api/ws"),
+            "--redis-url",
+            &opts.redis_url,
+            "--jwt-secret",
+            SECRET,
+            "--enforce-assignment",
+            if opts.enforce_assignment {
+                "true"
+            } else {
+                "false"
+            },
+        ]
+        .map(String::from)
+        .into();
+        args.extend(opts.extra_args);
+        Gateway {
+            process: start_service("gateway", port, args),
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT{path_and_query}`
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://127.0.0.1:{}{path_and_query}", self.port())
+    }
+}
+
+/// How to start a dispatcher.
+#[derive(Clone, Debug)]
+pub struct DispatcherOpts {
+    pub redis_url: String,
+    /// `--gateway-url` (a fixed answer for `GET /api/gateway`); None, the default, lets the
+    /// dispatcher assign nodes from the registry.
+    pub gateway_url: Option<String>,
+    /// Appended after the standard flags.
+    pub extra_args: Vec<String>,
+}
+
+impl DispatcherOpts {
+    pub fn new(redis_url: impl Into<String>) -> Self {
+        DispatcherOpts {
+            redis_url: redis_url.into(),
+            gateway_url: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    pub fn gateway_url(mut self, url: impl Into<String>) -> Self {
+        self.gateway_url = Some(url.into());
+        self
+    }
+
+    /// Appends one command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+}
+
+/// A running `dispatcher` binary. Derefs to [`ServiceProcess`] for `port`, `kill`,
+/// `terminate` and `wait_exit`.
+pub struct Dispatcher {
+    process: ServiceProcess,
+}
+
+impl Dispatcher {
+    pub fn start(opts: DispatcherOpts) -> Dispatcher {
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redis-url",
+            &opts.redis_url,
+            "--jwt-secret",
+            SECRET,
+            "--service-tokens",
+            SERVICE_TOKEN,
+        ]
+        .map(String::from)
+        .into();
+        if let Some(url) = opts.gateway_url {
+            args.extend(["--gateway-url".to_owned(), url]);
+        }
+        args.extend(opts.extra_args);
+        Dispatcher {
+            process: start_service("dispatcher", port, args),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.http_url()
+    }
+}
+
+macro_rules! deref_to_process {
+    ($($service:ty),*) => {$(
+        impl Deref for $service {
+            type Target = ServiceProcess;
+            fn deref(&self) -> &ServiceProcess {
+                &self.process
+            }
+        }
+        impl DerefMut for $service {
+            fn deref_mut(&mut self) -> &mut ServiceProcess {
+                &mut self.process
+            }
+        }
+    )*};
+}
+deref_to_process!(Gateway, Dispatcher);

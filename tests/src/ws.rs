@@ -1,0 +1,195 @@
+//! A WebSocket test client: send JSON, receive the next frame (or the next of a type) with a
+//! timeout, and assert on close codes and silence.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct WsClient {
+    url: String,
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What the socket produced next, control frames aside.
+enum Next {
+    /// A Text or Binary frame.
+    Data(Message),
+    /// A Close frame, with its code and reason if it had any.
+    Close(Option<(u16, String)>),
+    /// The stream ended or failed without a Close frame.
+    Ended(Option<tungstenite::Error>),
+    TimedOut,
+}
+
+impl WsClient {
+    /// Connects or panics with the URL and the error (for a refused upgrade, its HTTP status).
+    pub async fn connect(url: &str) -> WsClient {
+        match Self::try_connect(url).await {
+            Ok(client) => client,
+            Err(tungstenite::Error::Http(response)) => {
+                panic!(
+                    "WebSocket upgrade to {url} refused: HTTP {}",
+                    response.status()
+                )
+            }
+            Err(e) => panic!("WebSocket connect to {url} failed: {e}"),
+        }
+    }
+
+    /// Connects, giving up after 5 s (an `Io` error of kind `TimedOut`).
+    pub async fn try_connect(url: &str) -> Result<WsClient, tungstenite::Error> {
+        let connect = tokio_tungstenite::connect_async(url);
+        let (stream, _response) = tokio::time::timeout(RECV_TIMEOUT, connect)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        Ok(WsClient {
+            url: url.to_owned(),
+            stream,
+        })
+    }
+
+    pub async fn send_json(&mut self, v: Value) {
+        self.send(Message::text(v.to_string())).await
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.send(Message::text(s)).await
+    }
+
+    pub async fn send_binary(&mut self, bytes: impl Into<Vec<u8>>) {
+        self.send(Message::binary(bytes.into())).await
+    }
+
+    /// Like [`Self::send_text`], but returns the error instead of panicking: for floods the
+    /// server may cut short by closing the socket.
+    pub async fn try_send_text(&mut self, s: &str) -> Result<(), tungstenite::Error> {
+        self.stream.send(Message::text(s)).await
+    }
+
+    async fn send(&mut self, message: Message) {
+        if let Err(e) = self.stream.send(message).await {
+            panic!("send on {} failed: {e}", self.url);
+        }
+    }
+
+    /// The next Text frame, parsed as JSON. Panics on timeout (5 s), a Binary frame, a Close
+    /// or the end of the stream.
+    pub async fn recv_json(&mut self) -> Value {
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        let text = self.recv_data(deadline, "a JSON text frame").await;
+        parse_text(&text)
+    }
+
+    /// The next Text or Binary frame (5 s timeout); panics on a Close or end of stream.
+    pub async fn recv_raw(&mut self) -> Message {
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        self.recv_data(deadline, "a data frame").await
+    }
+
+    /// Skips frames until a JSON text frame whose `type` is `t`, within 5 s in total.
+    pub async fn recv_type(&mut self, t: &str) -> Value {
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        let mut skipped = Vec::new();
+        loop {
+            let what = format!("a frame of type {t:?} (skipped so far: {skipped:?})");
+            let frame = self.recv_data(deadline, &what).await;
+            if let Message::Text(_) = frame {
+                let value = parse_text(&frame);
+                if value["type"] == t {
+                    return value;
+                }
+                skipped.push(value.to_string());
+            } else {
+                skipped.push(describe(&frame));
+            }
+        }
+    }
+
+    /// Waits up to 10 s for the server to close, skipping data frames. Returns the close
+    /// code, or None if the stream ended without one.
+    pub async fn expect_close(&mut self) -> Option<u16> {
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        loop {
+            match self.next(deadline).await {
+                Next::Data(_) => continue,
+                Next::Close(frame) => return frame.map(|(code, _)| code),
+                Next::Ended(_) => return None,
+                Next::TimedOut => panic!("{}: no close within {CLOSE_TIMEOUT:?}", self.url),
+            }
+        }
+    }
+
+    /// Panics if a data frame arrives, or the connection closes, within `within`.
+    pub async fn expect_no_message(&mut self, within: Duration) {
+        match self.next(Instant::now() + within).await {
+            Next::TimedOut => {}
+            Next::Data(frame) => panic!("{}: expected silence, got {}", self.url, describe(&frame)),
+            Next::Close(frame) => panic!("{}: expected silence, got Close {frame:?}", self.url),
+            Next::Ended(e) => panic!("{}: expected silence, stream ended ({e:?})", self.url),
+        }
+    }
+
+    /// Sends a Close frame and waits (briefly) for the server's reply.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+        let deadline = Instant::now() + RECV_TIMEOUT;
+        while let Next::Data(_) = self.next(deadline).await {}
+    }
+
+    /// The next data frame before `deadline`; panics naming `what` otherwise.
+    async fn recv_data(&mut self, deadline: Instant, what: &str) -> Message {
+        match self.next(deadline).await {
+            Next::Data(frame) => frame,
+            Next::Close(frame) => panic!("{}: waiting for {what}, got Close {frame:?}", self.url),
+            Next::Ended(e) => panic!("{}: waiting for {what}, stream ended ({e:?})", self.url),
+            Next::TimedOut => panic!("{}: timed out waiting for {what}", self.url),
+        }
+    }
+
+    /// The next frame that is not a control frame. Pings and Closes are answered (tungstenite
+    /// queues the reply; the flush sends it).
+    async fn next(&mut self, deadline: Instant) -> Next {
+        loop {
+            let Ok(item) = tokio::time::timeout_at(deadline, self.stream.next()).await else {
+                return Next::TimedOut;
+            };
+            match item {
+                None => return Next::Ended(None),
+                Some(Err(e)) => return Next::Ended(Some(e)),
+                Some(Ok(Message::Ping(_))) => {
+                    let _ = self.stream.flush().await;
+                }
+                Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = self.stream.flush().await; // sends the queued Close reply
+                    return Next::Close(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+                }
+                Some(Ok(data)) => return Next::Data(data),
+            }
+        }
+    }
+}
+
+/// Parses a Text frame as JSON; panics on anything else.
+fn parse_text(frame: &Message) -> Value {
+    match frame {
+        Message::Text(text) => serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("text frame is not JSON ({e}): {}", text.as_str())),
+        other => panic!("expected a text frame, got {}", describe(other)),
+    }
+}
+
+fn describe(frame: &Message) -> String {
+    match frame {
+        Message::Text(text) => format!("Text {}", text.as_str()),
+        Message::Binary(bytes) => format!("Binary ({} bytes)", bytes.len()),
+        other => format!("{other:?}"),
+    }
+}
