@@ -80,10 +80,23 @@ impl Node {
 
     /// Where `user` should connect instead of here: the URL of the node assigned to them,
     /// when that is a live, non-draining node other than this one. None means "stay".
-    pub fn redirect_for(&self, user: &str) -> Option<String> {
+    ///
+    /// The fleet view is refreshed every registry beat; a redirect is only sent after the
+    /// registry confirms it, so a stale view never bounces a client to a node that just left.
+    pub async fn redirect_for(&self, user: &str) -> Option<String> {
         if !self.config.fleet.enforce_assignment {
             return None;
         }
+        self.assigned_elsewhere(user)?;
+        match self.broker.live_nodes().await {
+            Ok(fleet) => self.set_fleet(fleet),
+            // Without the registry, keep the client rather than guess.
+            Err(_) => return None,
+        }
+        self.assigned_elsewhere(user)
+    }
+
+    fn assigned_elsewhere(&self, user: &str) -> Option<String> {
         let fleet = self.fleet.read().unwrap_or_else(PoisonError::into_inner);
         let assigned = fleet::assign(user, &fleet)?;
         (assigned.id != self.id).then(|| assigned.url.clone())

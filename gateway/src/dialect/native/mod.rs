@@ -79,7 +79,7 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             return;
         }
     };
-    if let Some(url) = node.redirect_for(user.id.as_str()) {
+    if let Some(url) = node.redirect_for(user.id.as_str()).await {
         node.metrics
             .connections_closed
             .with_label_values(&[CloseReason::Reconnect.label()])
