@@ -7,6 +7,7 @@ pub mod http;
 pub mod native;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 pub mod stack;
 pub mod wait;
 pub mod ws;
@@ -15,8 +16,11 @@ pub use auth::*;
 pub use chat::Chat;
 pub use http::{Api, Method};
 pub use native::NativeClient;
-pub use process::{Dispatcher, DispatcherOpts, Gateway, GatewayOpts, ServiceProcess, free_port};
+pub use process::{
+    Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, ServiceProcess, free_port,
+};
 pub use redis::RedisServer;
+pub use redis_cluster::RedisCluster;
 pub use stack::{Publisher, Stack, gateway_on, metric, publish};
 pub use tokio_tungstenite::tungstenite;
 pub use wait::{eventually, eventually_some};

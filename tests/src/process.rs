@@ -3,10 +3,11 @@
 
 use crate::auth::{SECRET, SERVICE_TOKEN};
 use crate::wait::poll_blocking;
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -28,10 +29,32 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Spawns `cmd` with its stdout and stderr sent to the test's stderr. Panics with
     /// `missing_hint` if the program does not exist.
-    pub(crate) fn spawn(name: &str, port: u16, mut cmd: Command, missing_hint: &str) -> Self {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::inherit());
+    pub(crate) fn spawn(name: &str, port: u16, cmd: Command, missing_hint: &str) -> Self {
+        Self::spawn_logged(name, port, cmd, None, missing_hint)
+    }
+
+    /// Like [`Self::spawn`], with stdout and stderr sent to `log_file` (created or truncated)
+    /// instead when it is given.
+    pub(crate) fn spawn_logged(
+        name: &str,
+        port: u16,
+        mut cmd: Command,
+        log_file: Option<&Path>,
+        missing_hint: &str,
+    ) -> Self {
+        cmd.stdin(Stdio::null());
+        match log_file {
+            Some(path) => {
+                let file = File::create(path)
+                    .unwrap_or_else(|e| panic!("create log file {}: {e}", path.display()));
+                let copy = file.try_clone().expect("clone the log file handle");
+                cmd.stdout(Stdio::from(file)).stderr(Stdio::from(copy));
+            }
+            None => {
+                cmd.stdout(Stdio::from(std::io::stderr()))
+                    .stderr(Stdio::inherit());
+            }
+        }
         let child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) if e.kind() == ErrorKind::NotFound => panic!("{missing_hint}"),
@@ -58,6 +81,11 @@ impl ServiceProcess {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The operating-system process id (for reading `/proc/<pid>`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT`
@@ -100,19 +128,36 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// Where `cargo build --bins` put `name`: `$CARGO_TARGET_DIR` or `<workspace>/target`, then `debug/`.
-fn binary(name: &str) -> PathBuf {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace.join(dir), // an absolute dir replaces the workspace prefix
-        None => workspace.join("target"),
-    };
-    target.join("debug").join(name)
+/// How a service binary is launched, beyond its flags: which build runs and where its output
+/// goes. The default runs the debug build with output on the test's stderr.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Directory holding the `gateway` and `dispatcher` binaries (e.g. `target/release` for
+    /// measurements). None: `$CARGO_TARGET_DIR` or `<workspace>/target`, then `debug/`.
+    pub bin_dir: Option<PathBuf>,
+    /// File receiving the process's stdout and stderr (e.g. to scan it for panics afterwards).
+    /// None: the test's stderr.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Launch {
+    /// Where binary `name` is.
+    fn binary(&self, name: &str) -> PathBuf {
+        let dir = self.bin_dir.clone().unwrap_or_else(|| {
+            let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = match std::env::var_os("CARGO_TARGET_DIR") {
+                Some(dir) => workspace.join(dir), // an absolute dir replaces the workspace prefix
+                None => workspace.join("target"),
+            };
+            target.join("debug")
+        });
+        dir.join(name)
+    }
 }
 
 /// Starts binary `name` with `args` and waits until `GET /healthz` on `port` answers 200.
-fn start_service(name: &str, port: u16, args: Vec<String>) -> ServiceProcess {
-    let path = binary(name);
+fn start_service(name: &str, port: u16, args: Vec<String>, launch: &Launch) -> ServiceProcess {
+    let path = launch.binary(name);
     let missing = format!(
         "{} not found: build the binaries first: cargo build --bins (scripts/test does)",
         path.display()
@@ -122,7 +167,8 @@ fn start_service(name: &str, port: u16, args: Vec<String>) -> ServiceProcess {
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }
-    let mut process = ServiceProcess::spawn(name, port, cmd, &missing);
+    let log_file = launch.log_file.as_deref();
+    let mut process = ServiceProcess::spawn_logged(name, port, cmd, log_file, &missing);
     process.wait_ready(READY_TIMEOUT, healthz_ok);
     process
 }
@@ -156,6 +202,7 @@ pub struct GatewayOpts {
     pub enforce_assignment: bool,
     /// Appended after the standard flags.
     pub extra_args: Vec<String>,
+    pub launch: Launch,
 }
 
 impl GatewayOpts {
@@ -165,6 +212,7 @@ impl GatewayOpts {
             node_id: node_id.into(),
             enforce_assignment: false,
             extra_args: Vec::new(),
+            launch: Launch::default(),
         }
     }
 
@@ -177,6 +225,12 @@ impl GatewayOpts {
     /// Appends one command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Which build runs and where its output goes.
+    pub fn launch(mut self, launch: Launch) -> Self {
+        self.launch = launch;
         self
     }
 }
@@ -212,7 +266,7 @@ impl Gateway {
         .into();
         args.extend(opts.extra_args);
         Gateway {
-            process: start_service("gateway", port, args),
+            process: start_service("gateway", port, args, &opts.launch),
         }
     }
 
@@ -231,6 +285,7 @@ pub struct DispatcherOpts {
     pub gateway_url: Option<String>,
     /// Appended after the standard flags.
     pub extra_args: Vec<String>,
+    pub launch: Launch,
 }
 
 impl DispatcherOpts {
@@ -239,6 +294,7 @@ impl DispatcherOpts {
             redis_url: redis_url.into(),
             gateway_url: None,
             extra_args: Vec::new(),
+            launch: Launch::default(),
         }
     }
 
@@ -250,6 +306,12 @@ impl DispatcherOpts {
     /// Appends one command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Which build runs and where its output goes.
+    pub fn launch(mut self, launch: Launch) -> Self {
+        self.launch = launch;
         self
     }
 }
@@ -280,7 +342,7 @@ impl Dispatcher {
         }
         args.extend(opts.extra_args);
         Dispatcher {
-            process: start_service("dispatcher", port, args),
+            process: start_service("dispatcher", port, args, &opts.launch),
         }
     }
 

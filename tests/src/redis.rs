@@ -18,7 +18,7 @@ impl RedisServer {
         let port = free_port();
         RedisServer {
             port,
-            process: Some(spawn(port)),
+            process: Some(spawn(port, &[])),
         }
     }
 
@@ -42,7 +42,7 @@ impl RedisServer {
     /// Starts a fresh, empty server on the same port (stopping the old one if running).
     pub fn start_again(&mut self) {
         self.stop();
-        self.process = Some(spawn(self.port));
+        self.process = Some(spawn(self.port, &[]));
     }
 
     /// Runs `redis-cli -p PORT args...` and returns its stdout, trimmed.
@@ -65,11 +65,13 @@ impl RedisServer {
     }
 }
 
-fn spawn(port: u16) -> ServiceProcess {
+/// Starts `redis-server` on `port` with `extra` arguments and waits until it answers PING.
+pub(crate) fn spawn(port: u16, extra: &[&str]) -> ServiceProcess {
     let mut cmd = Command::new("redis-server");
     cmd.args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .args(["--protected-mode", "no", "--loglevel", "warning"]);
+        .args(["--protected-mode", "no", "--loglevel", "warning"])
+        .args(extra);
     let missing = "redis-server not found: run scripts/test, which installs it";
     let mut process = ServiceProcess::spawn("redis-server", port, cmd, missing);
     process.wait_ready(READY_TIMEOUT, answers_ping);

@@ -283,7 +283,7 @@ async fn channels_are_created_updated_and_deleted() {
                           "public": true});
     assert_eq!(data, expected);
     // The event is also in the room's history stream.
-    let history = stack.redis.cli(&["XRANGE", "history:global", "-", "+"]);
+    let history = stack.redis.cli(&["XRANGE", "history:{global}", "-", "+"]);
     assert!(history.contains("channel_created"), "{history}");
 
     owner

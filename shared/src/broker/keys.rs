@@ -1,16 +1,18 @@
-//! Redis key names (an optional prefix applies to keys, never to pub/sub channel names).
+//! Redis key names (an optional prefix `P` applies to keys, never to pub/sub channel names).
+//! Braces are Redis Cluster hash tags: the keys a script touches together share a slot, and
+//! a room's history shares the slot of the room's sharded pub/sub channel.
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{p}chan:{id}` | hash | name, kind, public, created_at |
-//! | `{p}chan:{id}:members` | hash | user id → role |
-//! | `{p}chan:{id}:bans` | hash | user id → `1` |
-//! | `{p}chan:{id}:messages` | hash | message id → author id |
-//! | `{p}dm:{id}:participants` | set | user ids |
-//! | `{p}usernames` | hash | user id → display name |
-//! | `{p}history:{room}` | stream | field `e`: the published envelope, `MAXLEN ~ 1000`, 24 h TTL |
-//! | `{p}{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
-//! | `{p}{fleet}:node:{id}` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
+//! | `Pchan:{<id>}` | hash | name, kind, public, created_at |
+//! | `Pchan:{<id>}:members` | hash | user id → role |
+//! | `Pchan:{<id>}:bans` | hash | user id → `1` |
+//! | `Pchan:{<id>}:messages` | hash | message id → author id |
+//! | `Pdm:{<id>}:participants` | set | user ids |
+//! | `Pusernames` | hash | user id → display name |
+//! | `Phistory:{<room>}` | stream | field `e`: the published envelope, `MAXLEN ~ 1000`, 24 h TTL |
+//! | `P{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
+//! | `P{fleet}:node:<id>` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
 
 use crate::{id::Id, room::Room};
 
@@ -27,23 +29,23 @@ impl Keys {
     }
 
     pub fn channel(&self, id: &Id) -> String {
-        format!("{}chan:{id}", self.prefix)
+        format!("{}chan:{{{id}}}", self.prefix)
     }
 
     pub fn members(&self, id: &Id) -> String {
-        format!("{}chan:{id}:members", self.prefix)
+        format!("{}chan:{{{id}}}:members", self.prefix)
     }
 
     pub fn bans(&self, id: &Id) -> String {
-        format!("{}chan:{id}:bans", self.prefix)
+        format!("{}chan:{{{id}}}:bans", self.prefix)
     }
 
     pub fn messages(&self, id: &Id) -> String {
-        format!("{}chan:{id}:messages", self.prefix)
+        format!("{}chan:{{{id}}}:messages", self.prefix)
     }
 
     pub fn dm_participants(&self, id: &Id) -> String {
-        format!("{}dm:{id}:participants", self.prefix)
+        format!("{}dm:{{{id}}}:participants", self.prefix)
     }
 
     pub fn usernames(&self) -> String {
@@ -51,7 +53,7 @@ impl Keys {
     }
 
     pub fn history(&self, room: &str) -> String {
-        format!("{}history:{room}", self.prefix)
+        format!("{}history:{{{room}}}", self.prefix)
     }
 
     /// The registry's index of node ids (one hash slot with the entries: `{fleet}`).
@@ -65,5 +67,22 @@ impl Keys {
 
     pub fn room_history(&self, room: &Room) -> String {
         self.history(&room.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_move_together_share_a_hash_tag() {
+        let keys = Keys::new("p:");
+        let id = Id::parse("42").unwrap();
+        assert_eq!(keys.channel(&id), "p:chan:{42}");
+        assert_eq!(keys.members(&id), "p:chan:{42}:members");
+        assert_eq!(keys.bans(&id), "p:chan:{42}:bans");
+        // The history of room X hashes like the sharded channel X itself.
+        assert_eq!(keys.history("channel:42"), "p:history:{channel:42}");
+        assert_eq!(keys.node("gw-1"), "p:{fleet}:node:gw-1");
     }
 }

@@ -13,14 +13,15 @@ use fred::{clients::SubscriberClient, prelude::*, types::scripts::Script};
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use tokio::sync::broadcast;
 
-/// XADD to history, then PUBLISH the payload with the new stream id spliced in as `offset`.
-/// KEYS[1] history stream; ARGV channel, payload (a JSON object), maxlen, ttl.
+/// XADD to history, then PUBLISH (or SPUBLISH on a cluster) the payload with the new stream
+/// id spliced in as `offset`. KEYS[1] history stream; ARGV channel, payload (a JSON object),
+/// maxlen, ttl, publish command.
 static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local offset = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"offset":"' .. offset .. '"}')
+redis.call(ARGV[5], ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"offset":"' .. offset .. '"}')
 return offset
 "#,
     )
@@ -68,6 +69,8 @@ pub struct RedisBroker {
     keys: Keys,
     builder_config: Config,
     command_timeout: Duration,
+    /// On a Redis Cluster, pub/sub is sharded (SPUBLISH/SSUBSCRIBE).
+    sharded: bool,
 }
 
 fn builder(config: &Config, command_timeout: Duration) -> Builder {
@@ -96,6 +99,7 @@ impl RedisBroker {
         Ok(RedisBroker {
             client,
             keys: Keys::new(&opts.redis_key_prefix),
+            sharded: config.server.is_clustered(),
             builder_config: config,
             command_timeout,
         })
@@ -105,7 +109,10 @@ impl RedisBroker {
         let client =
             builder(&self.builder_config, self.command_timeout).build_subscriber_client()?;
         client.init().await?;
-        Ok(RedisSubscriber { client })
+        Ok(RedisSubscriber {
+            client,
+            sharded: self.sharded,
+        })
     }
 
     pub async fn publish(&self, channel: &str, payload: &str) -> Result<String, BrokerError> {
@@ -114,6 +121,7 @@ impl RedisBroker {
             payload.to_owned(),
             HISTORY_MAXLEN.to_string(),
             HISTORY_TTL_SECS.to_string(),
+            if self.sharded { "SPUBLISH" } else { "PUBLISH" }.to_owned(),
         ];
         Ok(PUBLISH
             .evalsha_with_reload(&self.client, vec![self.keys.history(channel)], args)
@@ -190,15 +198,16 @@ impl RedisBroker {
     pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
         let history = self.keys.history(&format!("channel:{id}"));
         let existed: i64 = self.client.del(self.keys.channel(id)).await?;
+        // One DEL per hash slot: the channel's keys share one, its history another.
         let _: i64 = self
             .client
             .del(vec![
                 self.keys.members(id),
                 self.keys.bans(id),
                 self.keys.messages(id),
-                history,
             ])
             .await?;
+        let _: i64 = self.client.del(history).await?;
         Ok(existed == 1)
     }
 
@@ -408,20 +417,41 @@ fn bool_str(b: bool) -> &'static str {
 
 pub struct RedisSubscriber {
     client: SubscriberClient,
+    sharded: bool,
 }
 
 impl RedisSubscriber {
-    /// Returns once Redis has applied the subscription. fred resolves SUBSCRIBE when it is
-    /// written (its confirmation arrives out of band), so a PING on the same connection, which
-    /// Redis answers in order, is the barrier.
+    /// Returns once Redis has applied the subscription.
+    ///
+    /// Plain Redis: fred resolves SUBSCRIBE when it is written (the confirmation arrives out
+    /// of band), so a PING on the same connection, which Redis answers in order, is the
+    /// barrier. Cluster: SSUBSCRIBE is answered by the shard that owns the slot, one
+    /// command per slot.
     pub async fn subscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
-        self.client.subscribe(channels.to_vec()).await?;
-        let _: fred::types::Value = self.client.ping(None).await?;
+        if self.sharded {
+            for group in by_slot(channels) {
+                self.client.ssubscribe(group).await?;
+            }
+        } else {
+            self.client.subscribe(channels.to_vec()).await?;
+            let _: fred::types::Value = self.client.ping(None).await?;
+        }
         Ok(())
     }
 
+    /// Plain Redis: returns once applied (the same PING barrier). Cluster: returns once sent
+    /// (fred does not wait for SUNSUBSCRIBE's answer); messages that still arrive for the room
+    /// find no local socket and are dropped.
     pub async fn unsubscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
-        Ok(self.client.unsubscribe(channels.to_vec()).await?)
+        if self.sharded {
+            for group in by_slot(channels) {
+                self.client.sunsubscribe(group).await?;
+            }
+        } else {
+            self.client.unsubscribe(channels.to_vec()).await?;
+            let _: fred::types::Value = self.client.ping(None).await?;
+        }
+        Ok(())
     }
 
     pub fn messages(&self) -> RedisMessages {
@@ -431,6 +461,18 @@ impl RedisSubscriber {
     pub fn reconnections(&self) -> broadcast::Receiver<fred::types::config::Server> {
         self.client.reconnect_rx()
     }
+}
+
+/// Channels grouped by cluster hash slot (a sharded command may only name one slot).
+fn by_slot(channels: &[String]) -> Vec<Vec<String>> {
+    let mut groups: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+    for channel in channels {
+        groups
+            .entry(fred::util::redis_keyslot(channel.as_bytes()))
+            .or_default()
+            .push(channel.clone());
+    }
+    groups.into_values().collect()
 }
 
 pub struct RedisMessages(broadcast::Receiver<fred::types::Message>);
