@@ -51,6 +51,11 @@ pub struct FleetOptions {
     /// Milliseconds after the stop signal by which the node has exited.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]
     pub shutdown_grace_ms: u64,
+    /// Milliseconds a session's presence and voice entries live unless its node renews them
+    /// (every third of this): a dead node's users go offline and leave voice within about
+    /// 1.7× this.
+    #[arg(long, env = "GATEWAY_LIVE_TTL_MS", default_value_t = 15_000)]
+    pub live_ttl_ms: u64,
 }
 
 impl Default for FleetOptions {
@@ -60,6 +65,7 @@ impl Default for FleetOptions {
             registry_ttl_ms: 5_000,
             drain_window_ms: 10_000,
             shutdown_grace_ms: 25_000,
+            live_ttl_ms: 15_000,
         }
     }
 }
@@ -75,6 +81,10 @@ impl FleetOptions {
 
     pub fn drain_window(&self) -> Duration {
         Duration::from_millis(self.drain_window_ms)
+    }
+
+    pub fn live_ttl(&self) -> Duration {
+        Duration::from_millis(self.live_ttl_ms.max(300))
     }
 
     pub fn shutdown_grace(&self) -> Duration {
@@ -111,6 +121,13 @@ pub struct Limits {
     /// Rooms one socket may join, the automatic ones included.
     #[arg(long, env = "GATEWAY_MAX_ROOMS_PER_SOCKET", default_value_t = 1000)]
     pub max_rooms_per_socket: usize,
+    /// User ids one PRESENCE_SUBSCRIBE may name.
+    #[arg(long, env = "GATEWAY_PRESENCE_MAX_IDS", default_value_t = 100)]
+    pub presence_max_ids: usize,
+    /// Allow PRESENCE_SUBSCRIBE `all: true` (every user's presence; plain Redis or the
+    /// in-process broker only, not a Redis Cluster).
+    #[arg(long, env = "GATEWAY_PRESENCE_ALLOW_ALL")]
+    pub presence_allow_all: bool,
 }
 
 impl Default for Limits {
@@ -123,6 +140,8 @@ impl Default for Limits {
             frames_per_second: 60,
             invalid_frames_per_minute: 20,
             max_rooms_per_socket: 1000,
+            presence_max_ids: 100,
+            presence_allow_all: false,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod drain;
 pub mod http;
 pub mod hub;
+pub mod live;
 pub mod metrics;
 pub mod node;
 pub mod registry;
@@ -33,6 +34,7 @@ pub async fn run(
     let node = Node::start(config, broker).await?;
     tracing::info!(node.id = %node.id, addr = %listener.local_addr()?, url = %node.config.public_url(), "gateway listening");
     let registry = tokio::spawn(registry::run(node.clone()));
+    tokio::spawn(live::lease::run(node.clone()));
     let stopped = node.stopped.clone();
     // Small frames must leave at once: no Nagle delay on client sockets.
     let listener = listener.tap_io(|tcp| {

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub events_unroutable: IntCounter,
     pub events_delivered: IntCounter,
     pub fanout_seconds: Histogram,
+    pub fanout_latency_seconds: Histogram,
     pub slow_consumer_closes: IntCounter,
     pub subscriptions: IntGauge,
     pub broker_lagged: IntCounter,
@@ -71,6 +72,15 @@ impl Metrics {
                 .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
             )
             .unwrap(),
+            fanout_latency_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateway_fanout_latency_seconds",
+                    "Time from an event's publication timestamp to its frames being queued to the \
+                     local subscribers (millisecond resolution; includes clock skew between hosts).",
+                )
+                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            )
+            .unwrap(),
             slow_consumer_closes: IntCounter::new(
                 "gateway_slow_consumer_closes_total",
                 "Sockets closed because their outbound queue was full.",
@@ -112,6 +122,7 @@ impl Metrics {
             Box::new(self.events_unroutable.clone()),
             Box::new(self.events_delivered.clone()),
             Box::new(self.fanout_seconds.clone()),
+            Box::new(self.fanout_latency_seconds.clone()),
             Box::new(self.slow_consumer_closes.clone()),
             Box::new(self.subscriptions.clone()),
             Box::new(self.broker_lagged.clone()),

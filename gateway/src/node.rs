@@ -23,6 +23,10 @@ pub struct Node {
     pub stopped: CancellationToken,
     /// The live fleet as last read from the registry.
     fleet: RwLock<Vec<NodeInfo>>,
+    /// Presence and voice entries this node's sessions own.
+    pub leases: crate::live::Leases,
+    /// Typing rate limits per (user, channel).
+    pub typing: governor::DefaultKeyedRateLimiter<(shared::Id, shared::Id)>,
 }
 
 impl Node {
@@ -61,6 +65,8 @@ impl Node {
             draining: CancellationToken::new(),
             stopped,
             fleet: RwLock::default(),
+            leases: crate::live::Leases::default(),
+            typing: crate::live::typing::limiter(),
         }))
     }
 

@@ -8,8 +8,11 @@ pub mod broker;
 pub mod event;
 pub mod fleet;
 pub mod id;
+pub mod live;
 pub mod options;
+pub mod presence;
 pub mod room;
+pub mod voice;
 
 pub use id::Id;
 pub use room::Room;

@@ -73,6 +73,28 @@ impl Inbound {
         }
     }
 
+    /// How long ago the event was published, by its `timestamp` (None when absent or in the
+    /// future, as clock skew can make it).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        let stamp = &self.envelope.as_ref()?.timestamp;
+        let published =
+            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        (time::OffsetDateTime::now_utc() - published)
+            .try_into()
+            .ok()
+    }
+
+    /// The user who caused the event, when it must not be echoed back to them (typing,
+    /// voice signals).
+    pub fn sender(&self) -> Option<&Id> {
+        match &self.envelope.as_ref()?.event {
+            shared::event::Event::UserTyping(typing) => Some(&typing.user_id),
+            shared::event::Event::VoiceSignal(signal) => Some(&signal.from_user_id),
+            _ => None,
+        }
+    }
+
     /// The only user this event is for, when it is targeted (a voice signal with `to_user_id`).
     pub fn recipient(&self) -> Option<&Id> {
         match &self.envelope.as_ref()?.event {

@@ -9,7 +9,7 @@ use crate::{
     session::Delivery,
 };
 use shared::{
-    broker::{BrokerMessage, MessageStream, RecvError},
+    broker::{ALL_PRESENCE, BrokerMessage, MessageStream, RecvError},
     event::Event,
 };
 use std::time::Instant;
@@ -49,17 +49,26 @@ fn deliver(hub: &Hub, metrics: &Metrics, message: BrokerMessage) {
         tracing::warn!(channel = %String::from_utf8_lossy(&message.channel), "dropping a broker message that is not an event");
         return;
     };
-    let room = inbound.room.as_str();
-    let effect = Effect::of(&inbound);
+    // A message that came through the all-presence pattern goes to that room's followers.
+    let room = if message.via_pattern {
+        ALL_PRESENCE
+    } else {
+        inbound.room.as_str()
+    };
+    let effect = if message.via_pattern {
+        Effect::None
+    } else {
+        Effect::of(&inbound)
+    };
     if let Effect::EvictUser(user) = &effect {
         revoke(hub.evict_user(room, user), room);
     }
     let rendered = Rendered::new(&inbound);
-    let to_user = inbound.recipient();
+    let (to_user, from_user) = (inbound.recipient(), inbound.sender());
     let delivered = hub.with_members(room, |room| {
         let mut delivered = 0;
         for member in room.members.values() {
-            if to_user.is_some_and(|u| u != &member.user) {
+            if to_user.is_some_and(|u| u != &member.user) || from_user == Some(&member.user) {
                 continue;
             }
             let Some(frame) = rendered.frame(member.format) else {
@@ -83,6 +92,9 @@ fn deliver(hub: &Hub, metrics: &Metrics, message: BrokerMessage) {
     metrics
         .fanout_seconds
         .observe(started.elapsed().as_secs_f64());
+    if let Some(age) = inbound.age() {
+        metrics.fanout_latency_seconds.observe(age.as_secs_f64());
+    }
 }
 
 /// What an event does to room membership on this node.

@@ -22,10 +22,14 @@ pub enum SubscribeError {
 }
 
 pub struct Session {
-    node: Arc<Node>,
-    member: MemberRef,
+    pub(super) node: Arc<Node>,
+    pub(super) member: MemberRef,
     name: Option<String>,
     rooms: HashSet<String>,
+    /// This session's field in the user's presence map and in a voice channel's map.
+    pub(super) live_field: String,
+    /// The voice channel this socket is in.
+    pub(super) voice: Option<Id>,
 }
 
 impl Session {
@@ -43,11 +47,14 @@ impl Session {
             outbound,
         });
         node.hub.open(&member);
+        let live_field = crate::live::session_field(&node, conn);
         Session {
             node,
             member,
             name: user.name,
             rooms: HashSet::new(),
+            live_field,
+            voice: None,
         }
     }
 
@@ -87,7 +94,22 @@ impl Session {
             // Presence is followed with PRESENCE_SUBSCRIBE, not joined as a room.
             return Err(SubscribeError::Forbidden);
         }
-        let name = room.to_string();
+        self.join(room.to_string(), Some(room)).await
+    }
+
+    /// Follows a user's presence updates (`presence:<id>`, readable by all).
+    pub async fn follow_presence(&mut self, user: &Id) -> Result<(), SubscribeError> {
+        self.join(format!("presence:{user}"), None).await
+    }
+
+    /// Follows every user's presence updates.
+    pub async fn follow_all_presence(&mut self) -> Result<(), SubscribeError> {
+        self.join(shared::broker::ALL_PRESENCE.to_owned(), None)
+            .await
+    }
+
+    /// Joins the room `name`, checking read access to `room` when given.
+    async fn join(&mut self, name: String, room: Option<&Room>) -> Result<(), SubscribeError> {
         let max = self.node.config.limits.max_rooms_per_socket;
         if !self.rooms.contains(&name) && self.rooms.len() >= max {
             // Rooms the node took the socket out of (kick, ban, deletion) no longer count.
@@ -97,7 +119,9 @@ impl Session {
                 return Err(SubscribeError::TooManyRooms);
             }
         }
-        self.check_access(room).await?;
+        if let Some(room) = room {
+            self.check_access(room).await?;
+        }
         if let Joined::Added(mut ready) = self.node.hub.join(&name, &self.member) {
             let live = tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready.wait_for(|live| *live)).await;
             if !matches!(live, Ok(Ok(_))) {
@@ -105,7 +129,9 @@ impl Session {
                 return Err(SubscribeError::Unavailable);
             }
         }
-        if let Err(e) = self.check_access(room).await {
+        if let Some(room) = room
+            && let Err(e) = self.check_access(room).await
+        {
             self.node.hub.leave(&name, self.member.conn);
             self.rooms.remove(&name);
             return Err(e);
@@ -141,5 +167,6 @@ impl Drop for Session {
             self.node.hub.leave(room, self.member.conn);
         }
         self.node.hub.close(self.member.conn);
+        self.release_live();
     }
 }

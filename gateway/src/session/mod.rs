@@ -4,6 +4,7 @@
 
 mod core;
 pub mod driver;
+mod live;
 pub mod outbound;
 
 pub use core::{Session, SubscribeError};

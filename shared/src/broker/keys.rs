@@ -11,10 +11,23 @@
 //! | `Pdm:{<id>}:participants` | set | user ids |
 //! | `Pusernames` | hash | user id → display name |
 //! | `Phistory:{<room>}` | stream | field `e`: the published envelope, `MAXLEN ~ 1000`, 24 h TTL |
+//! | `Plive:{<room>}` | hash | live state of a room (presence of `presence:<u>`, voice of `channel:<c>`): session → entry |
+//! | `Plive:{<room>}:exp` | hash | session → lease expiry (ms) |
+//! | `Plive:{<room>}:ver` | string | version, bumped by every change |
+//! | `Plive:{<room>}:cur` | string | the aggregate last published |
+//! | `Plive-index:{presence\|voice}` | sorted set | rooms with live state, scored by last refresh (ms) |
 //! | `P{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
 //! | `P{fleet}:node:<id>` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
 
 use crate::{id::Id, room::Room};
+
+/// The keys of one room's live map.
+pub struct LiveKeys {
+    pub entries: String,
+    pub expiries: String,
+    pub version: String,
+    pub current: String,
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
@@ -54,6 +67,22 @@ impl Keys {
 
     pub fn history(&self, room: &str) -> String {
         format!("{}history:{{{room}}}", self.prefix)
+    }
+
+    /// The live map of `room` and its companions: entries, lease expiries, version, current
+    /// aggregate. All four share the room's hash slot (and so its sharded channel's).
+    pub fn live(&self, room: &str) -> LiveKeys {
+        let base = format!("{}live:{{{room}}}", self.prefix);
+        LiveKeys {
+            expiries: format!("{base}:exp"),
+            version: format!("{base}:ver"),
+            current: format!("{base}:cur"),
+            entries: base,
+        }
+    }
+
+    pub fn live_index(&self, kind: crate::live::LiveKind) -> String {
+        format!("{}live-index:{}", self.prefix, kind.as_str())
     }
 
     /// The registry's index of node ids (one hash slot with the entries: `{fleet}`).

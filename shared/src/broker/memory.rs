@@ -16,7 +16,7 @@ use std::{
 use tokio::sync::broadcast;
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     channels: HashMap<Id, Channel>,
     members: HashMap<Id, HashMap<Id, Role>>,
     bans: HashMap<Id, HashSet<Id>>,
@@ -25,6 +25,8 @@ struct State {
     usernames: HashMap<Id, String>,
     offsets: HashMap<String, u64>,
     nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
+    pub(super) live: HashMap<String, super::memory_live::LiveMap>,
+    pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
 }
 
 #[derive(Clone)]
@@ -43,7 +45,7 @@ impl Default for MemoryBroker {
 }
 
 impl MemoryBroker {
-    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -64,12 +66,27 @@ impl MemoryBroker {
             "{},\"offset\":\"{offset}\"}}",
             &payload[..payload.len() - 1]
         );
+        self.send(channel, body);
+        Ok(offset)
+    }
+
+    /// Hands a payload to every subscriber of `channel`.
+    pub(super) fn send(&self, channel: &str, payload: String) {
         // No receiver is not an error: nobody listens to that room right now.
         let _ = self.bus.send(BrokerMessage {
             channel: Bytes::from(channel.to_owned()),
-            payload: body.into(),
+            payload: payload.into(),
+            via_pattern: false,
         });
-        Ok(offset)
+    }
+
+    pub async fn publish_transient(
+        &self,
+        channel: &str,
+        payload: String,
+    ) -> Result<(), BrokerError> {
+        self.send(channel, payload);
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), BrokerError> {
@@ -280,6 +297,7 @@ impl MemorySubscriber {
         MemoryMessages {
             rx: self.bus.subscribe(),
             channels: self.channels.clone(),
+            pending: None,
         }
     }
 }
@@ -287,23 +305,39 @@ impl MemorySubscriber {
 pub struct MemoryMessages {
     rx: broadcast::Receiver<BrokerMessage>,
     channels: Arc<Mutex<HashSet<Bytes>>>,
+    /// A message that matched both a channel and the pattern is delivered twice, as Redis does.
+    pending: Option<BrokerMessage>,
 }
 
 impl MemoryMessages {
     pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
+        if let Some(message) = self.pending.take() {
+            return Ok(message);
+        }
         loop {
             let message = match self.rx.recv().await {
                 Ok(m) => m,
                 Err(broadcast::error::RecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
                 Err(broadcast::error::RecvError::Closed) => return Err(RecvError::Closed),
             };
-            let subscribed = self
-                .channels
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&message.channel);
-            if subscribed {
-                return Ok(message);
+            let (direct, pattern) = {
+                let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+                let pattern = message.channel.starts_with(b"presence:")
+                    && channels.contains(super::ALL_PRESENCE.as_bytes());
+                (channels.contains(&message.channel), pattern)
+            };
+            let via_pattern = BrokerMessage {
+                via_pattern: true,
+                ..message.clone()
+            };
+            match (direct, pattern) {
+                (true, true) => {
+                    self.pending = Some(via_pattern);
+                    return Ok(message);
+                }
+                (true, false) => return Ok(message),
+                (false, true) => return Ok(via_pattern),
+                (false, false) => {}
             }
         }
     }

@@ -4,7 +4,9 @@
 
 mod keys;
 mod memory;
+mod memory_live;
 mod redis;
+mod redis_live;
 
 pub use keys::Keys;
 
@@ -13,6 +15,7 @@ use crate::{
     event::Envelope,
     fleet::NodeInfo,
     id::Id,
+    live::{LeaseOp, LiveKind, LiveSnapshot},
     options::BrokerOptions,
     room::Room,
 };
@@ -38,7 +41,14 @@ pub enum BrokerError {
 pub struct BrokerMessage {
     pub channel: Bytes,
     pub payload: Bytes,
+    /// Received through the pattern subscription ([`ALL_PRESENCE`]) rather than a channel
+    /// subscription.
+    pub via_pattern: bool,
 }
+
+/// The one pattern subscription there is: every `presence:<id>` channel, for clients that
+/// follow all presences. Not available on a Redis Cluster (sharded pub/sub has no patterns).
+pub const ALL_PRESENCE: &str = "presence:*";
 
 /// Why a message stream returned no message.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +97,26 @@ impl Broker {
         let channel = room.to_string();
         let payload = envelope.to_json();
         dispatch!(self.publish(&channel, &payload))
+    }
+
+    /// Publishes `envelope` on `room` without keeping it in history: typing indicators and
+    /// voice signals, which are worthless a moment later.
+    pub async fn publish_transient(
+        &self,
+        room: &Room,
+        envelope: &Envelope,
+    ) -> Result<(), BrokerError> {
+        let channel = room.to_string();
+        let payload = envelope.to_json();
+        dispatch!(self.publish_transient(&channel, payload))
+    }
+
+    /// Whether [`ALL_PRESENCE`] can be subscribed (not on a Redis Cluster).
+    pub fn supports_patterns(&self) -> bool {
+        match self {
+            Broker::Redis(b) => !b.is_sharded(),
+            Broker::Memory(_) => true,
+        }
     }
 
     /// A dedicated subscriber connection and its message stream.
@@ -229,6 +259,66 @@ impl Broker {
     /// Every node whose entry has not expired, draining ones included, sorted by id.
     pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, BrokerError> {
         dispatch!(self.live_nodes())
+    }
+}
+
+/// Live maps (presence, voice): see [`crate::live`]. `room` names the map and is the channel
+/// its aggregate is published on.
+impl Broker {
+    /// Applies `op` to the room's map, drops lapsed entries, and returns the map.
+    pub async fn live_apply(
+        &self,
+        room: &str,
+        op: &LeaseOp,
+        ttl: std::time::Duration,
+    ) -> Result<LiveSnapshot, BrokerError> {
+        dispatch!(self.live_apply(room, op, ttl))
+    }
+
+    /// Stores `canonical` as the room's aggregate and publishes `payload` on the room, if the
+    /// map is still at `version` and the aggregate changed. True when it published.
+    pub async fn live_commit(
+        &self,
+        room: &str,
+        version: u64,
+        canonical: &str,
+        payload: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<bool, BrokerError> {
+        dispatch!(self.live_commit(room, version, canonical, payload, ttl))
+    }
+
+    /// The aggregate last committed for each room (None: nothing live).
+    pub async fn live_current(&self, rooms: &[String]) -> Result<Vec<Option<String>>, BrokerError> {
+        dispatch!(self.live_current(rooms))
+    }
+
+    /// Marks rooms as refreshed now, for the sweep.
+    pub async fn live_index(&self, kind: LiveKind, rooms: &[String]) -> Result<(), BrokerError> {
+        dispatch!(self.live_index(kind, rooms))
+    }
+
+    pub async fn live_unindex(&self, kind: LiveKind, room: &str) -> Result<(), BrokerError> {
+        dispatch!(self.live_unindex(kind, room))
+    }
+
+    /// Rooms nobody refreshed for `older_than`: their owners may be dead; sweep them.
+    pub async fn live_stale(
+        &self,
+        kind: LiveKind,
+        older_than: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BrokerError> {
+        dispatch!(self.live_stale(kind, older_than, limit))
+    }
+
+    /// Up to `limit` rooms with live state.
+    pub async fn live_indexed(
+        &self,
+        kind: LiveKind,
+        limit: usize,
+    ) -> Result<Vec<String>, BrokerError> {
+        dispatch!(self.live_indexed(kind, limit))
     }
 }
 

@@ -121,7 +121,7 @@ impl RedisBroker {
             payload.to_owned(),
             HISTORY_MAXLEN.to_string(),
             HISTORY_TTL_SECS.to_string(),
-            if self.sharded { "SPUBLISH" } else { "PUBLISH" }.to_owned(),
+            self.publish_command().to_owned(),
         ];
         Ok(PUBLISH
             .evalsha_with_reload(&self.client, vec![self.keys.history(channel)], args)
@@ -404,6 +404,38 @@ impl RedisBroker {
     }
 }
 
+impl RedisBroker {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub(super) fn is_sharded(&self) -> bool {
+        self.sharded
+    }
+
+    pub async fn publish_transient(
+        &self,
+        channel: &str,
+        payload: String,
+    ) -> Result<(), BrokerError> {
+        let _: i64 = if self.sharded {
+            self.client.spublish(channel, payload).await?
+        } else {
+            self.client.publish(channel, payload).await?
+        };
+        Ok(())
+    }
+
+    /// PUBLISH, or SPUBLISH on a cluster.
+    pub(super) fn publish_command(&self) -> &'static str {
+        if self.sharded { "SPUBLISH" } else { "PUBLISH" }
+    }
+}
+
 fn kind_str(kind: ChannelKind) -> &'static str {
     match kind {
         ChannelKind::Text => "text",
@@ -433,7 +465,13 @@ impl RedisSubscriber {
                 self.client.ssubscribe(group).await?;
             }
         } else {
-            self.client.subscribe(channels.to_vec()).await?;
+            let (patterns, channels) = split_patterns(channels);
+            if !channels.is_empty() {
+                self.client.subscribe(channels).await?;
+            }
+            if !patterns.is_empty() {
+                self.client.psubscribe(patterns).await?;
+            }
             let _: fred::types::Value = self.client.ping(None).await?;
         }
         Ok(())
@@ -448,7 +486,13 @@ impl RedisSubscriber {
                 self.client.sunsubscribe(group).await?;
             }
         } else {
-            self.client.unsubscribe(channels.to_vec()).await?;
+            let (patterns, channels) = split_patterns(channels);
+            if !channels.is_empty() {
+                self.client.unsubscribe(channels).await?;
+            }
+            if !patterns.is_empty() {
+                self.client.punsubscribe(patterns).await?;
+            }
             let _: fred::types::Value = self.client.ping(None).await?;
         }
         Ok(())
@@ -461,6 +505,14 @@ impl RedisSubscriber {
     pub fn reconnections(&self) -> broadcast::Receiver<fred::types::config::Server> {
         self.client.reconnect_rx()
     }
+}
+
+/// Splits subscription names into patterns ([`super::ALL_PRESENCE`]) and plain channels.
+fn split_patterns(names: &[String]) -> (Vec<String>, Vec<String>) {
+    names
+        .iter()
+        .cloned()
+        .partition(|n| n == super::ALL_PRESENCE)
 }
 
 /// Channels grouped by cluster hash slot (a sharded command may only name one slot).
@@ -487,6 +539,7 @@ impl RedisMessages {
                         return Ok(BrokerMessage {
                             channel: message.channel.into_inner(),
                             payload,
+                            via_pattern: message.kind == fred::types::MessageKind::PMessage,
                         });
                     }
                 }

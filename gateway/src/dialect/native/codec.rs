@@ -1,9 +1,9 @@
 //! Client frames of the native dialect. `op` names the operation (`type` is an alias, as a
-//! real Zlikord client sends it); arguments sit at the top level or inside `data`.
+//! real Zlikord client sends it); arguments sit at the top level or inside `data` (except for
+//! `VOICE_SIGNAL`, whose `data` is the signal itself).
 
-use serde::Deserialize;
-use serde_json::Value;
-use shared::Room;
+use serde_json::{Map, Value};
+use shared::{Id, Room};
 
 /// A parsed client frame.
 #[derive(Debug, PartialEq)]
@@ -18,8 +18,40 @@ pub enum Op {
         room: RoomArg,
     },
     Heartbeat,
+    Typing {
+        room: RoomArg,
+        is_typing: bool,
+    },
+    VoiceState {
+        room: RoomArg,
+        joined: bool,
+        muted: bool,
+        deafened: bool,
+    },
+    VoiceSignal {
+        room: RoomArg,
+        signal: Value,
+        to_user_id: Option<Id>,
+    },
+    PresenceUpdate {
+        status: Option<Value>,
+        game: Option<Value>,
+        idle_since: Option<Value>,
+    },
+    PresenceSubscribe(PresenceTarget),
     /// An op DESIGN §4.1 names that this node does not handle yet.
     NotSupported(&'static str),
+}
+
+/// What `PRESENCE_SUBSCRIBE` asks for (seed 003's three shapes).
+#[derive(Debug, PartialEq)]
+pub enum PresenceTarget {
+    /// `user_ids`: INIT_STATE is a map id → presence.
+    Many(Vec<Id>),
+    /// `user_id`: INIT_STATE is one presence object.
+    One(Id),
+    /// `all: true`: INIT_STATE maps every known user.
+    All,
 }
 
 /// A `room` argument: a valid room name, or something that is not one.
@@ -36,64 +68,131 @@ pub enum Invalid {
     Payload,
     /// An op name nobody defined.
     UnknownOp,
+    /// A known op with an argument that is wrong in a way worth naming.
+    Argument(&'static str),
 }
 
-#[derive(Deserialize)]
-struct RawFrame {
-    op: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    room: Option<Value>,
-    token: Option<Value>,
-    data: Option<Value>,
+/// A frame's fields: the top level first, then `data`.
+struct Args {
+    top: Map<String, Value>,
 }
 
-impl RawFrame {
-    /// An argument from the top level, else from inside `data`.
-    fn arg(&self, top: &Option<Value>, name: &str) -> Option<Value> {
-        top.clone()
-            .or_else(|| self.data.as_ref()?.get(name).cloned())
+impl Args {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.top
+            .get(name)
+            .or_else(|| self.top.get("data")?.get(name))
     }
 
-    fn str_arg(&self, top: &Option<Value>, name: &str) -> Result<String, Invalid> {
-        match self.arg(top, name) {
-            Some(Value::String(s)) => Ok(s),
+    fn string(&self, name: &str) -> Result<String, Invalid> {
+        match self.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
             _ => Err(Invalid::Payload),
         }
     }
 
     fn room(&self) -> Result<RoomArg, Invalid> {
-        let name = self.str_arg(&self.room, "room")?;
+        let name = self.string("room")?;
         Ok(match name.parse() {
             Ok(room) => RoomArg::Valid(room),
             Err(_) => RoomArg::Invalid(name),
         })
     }
+
+    /// A boolean argument; `default` when absent.
+    fn flag(
+        &self,
+        name: &str,
+        default: Option<bool>,
+        error: &'static str,
+    ) -> Result<bool, Invalid> {
+        match (self.get(name), default) {
+            (Some(Value::Bool(b)), _) => Ok(*b),
+            (None | Some(Value::Null), Some(default)) => Ok(default),
+            _ => Err(Invalid::Argument(error)),
+        }
+    }
+
+    fn id(value: &Value, error: &'static str) -> Result<Id, Invalid> {
+        serde_json::from_value(value.clone()).map_err(|_| Invalid::Argument(error))
+    }
+
+    fn presence_target(&self) -> Result<PresenceTarget, Invalid> {
+        const IDS: &str = "user_ids must be a list of user ids";
+        match (self.get("user_ids"), self.get("user_id"), self.get("all")) {
+            (Some(Value::Array(ids)), None, None) => ids
+                .iter()
+                .map(|v| Self::id(v, IDS))
+                .collect::<Result<_, _>>()
+                .map(PresenceTarget::Many),
+            (Some(_), None, None) => Err(Invalid::Argument(IDS)),
+            (None, Some(id), None) => {
+                Self::id(id, "user_id must be a user id").map(PresenceTarget::One)
+            }
+            (None, None, Some(Value::Bool(true))) => Ok(PresenceTarget::All),
+            _ => Err(Invalid::Argument(
+                "give exactly one of user_ids, user_id or all: true",
+            )),
+        }
+    }
 }
 
 pub fn parse(text: &str) -> Result<Op, Invalid> {
-    let frame: RawFrame = serde_json::from_str(text).map_err(|_| Invalid::Payload)?;
-    let name = match (&frame.op, &frame.kind) {
+    let Ok(Value::Object(top)) = serde_json::from_str::<Value>(text) else {
+        return Err(Invalid::Payload);
+    };
+    let name = match (top.get("op"), top.get("type")) {
         (Some(Value::String(op)), _) => op.clone(),
         (None, Some(Value::String(kind))) => kind.clone(),
         _ => return Err(Invalid::Payload),
     };
+    let args = Args { top };
     match name.as_str() {
         "IDENTIFY" => Ok(Op::Identify {
-            token: frame.str_arg(&frame.token, "token")?,
+            token: args.string("token")?,
         }),
-        "SUBSCRIBE" => Ok(Op::Subscribe {
-            room: frame.room()?,
-        }),
-        "UNSUBSCRIBE" => Ok(Op::Unsubscribe {
-            room: frame.room()?,
-        }),
+        "SUBSCRIBE" => Ok(Op::Subscribe { room: args.room()? }),
+        "UNSUBSCRIBE" => Ok(Op::Unsubscribe { room: args.room()? }),
         "HEARTBEAT" => Ok(Op::Heartbeat),
-        "VOICE_SIGNAL" => Ok(Op::NotSupported("VOICE_SIGNAL")),
-        "VOICE_STATE" => Ok(Op::NotSupported("VOICE_STATE")),
-        "TYPING" => Ok(Op::NotSupported("TYPING")),
-        "PRESENCE_UPDATE" => Ok(Op::NotSupported("PRESENCE_UPDATE")),
-        "PRESENCE_SUBSCRIBE" => Ok(Op::NotSupported("PRESENCE_SUBSCRIBE")),
+        "TYPING" => Ok(Op::Typing {
+            room: args.room()?,
+            is_typing: args.flag("is_typing", Some(true), "is_typing must be a boolean")?,
+        }),
+        "VOICE_STATE" => Ok(Op::VoiceState {
+            room: args.room()?,
+            joined: args.flag("joined", None, "joined must be a boolean")?,
+            muted: args.flag("muted", Some(false), "muted must be a boolean")?,
+            deafened: args.flag("deafened", Some(false), "deafened must be a boolean")?,
+        }),
+        "VOICE_SIGNAL" => {
+            let room = match args.top.get("room") {
+                Some(Value::String(name)) => name
+                    .parse()
+                    .map_or(RoomArg::Invalid(name.clone()), RoomArg::Valid),
+                _ => return Err(Invalid::Payload),
+            };
+            let signal = match args.top.get("data") {
+                Some(Value::Null) | None => {
+                    return Err(Invalid::Argument("data must carry the signal"));
+                }
+                Some(signal) => signal.clone(),
+            };
+            let to_user_id = match args.top.get("to_user_id") {
+                None | Some(Value::Null) => None,
+                Some(id) => Some(Args::id(id, "to_user_id must be a user id")?),
+            };
+            Ok(Op::VoiceSignal {
+                room,
+                signal,
+                to_user_id,
+            })
+        }
+        "PRESENCE_UPDATE" => Ok(Op::PresenceUpdate {
+            status: args.get("status").cloned(),
+            game: args.get("game").cloned(),
+            idle_since: args.get("idle_since").cloned(),
+        }),
+        "PRESENCE_SUBSCRIBE" => Ok(Op::PresenceSubscribe(args.presence_target()?)),
         "RESUME" => Ok(Op::NotSupported("RESUME")),
         _ => Err(Invalid::UnknownOp),
     }
@@ -107,6 +206,11 @@ impl Op {
             Op::Subscribe { .. } => "SUBSCRIBE",
             Op::Unsubscribe { .. } => "UNSUBSCRIBE",
             Op::Heartbeat => "HEARTBEAT",
+            Op::Typing { .. } => "TYPING",
+            Op::VoiceState { .. } => "VOICE_STATE",
+            Op::VoiceSignal { .. } => "VOICE_SIGNAL",
+            Op::PresenceUpdate { .. } => "PRESENCE_UPDATE",
+            Op::PresenceSubscribe(_) => "PRESENCE_SUBSCRIBE",
             Op::NotSupported(name) => name,
         }
     }
@@ -115,9 +219,14 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn room(s: &str) -> RoomArg {
         RoomArg::Valid(s.parse().unwrap())
+    }
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).unwrap()
     }
 
     #[test]
@@ -133,6 +242,16 @@ mod tests {
             Ok(Op::Unsubscribe { room: room("dm:1") })
         );
         assert_eq!(parse(r#"{"op":"HEARTBEAT"}"#), Ok(Op::Heartbeat));
+        assert_eq!(
+            parse(
+                r#"{"op":"VOICE_SIGNAL","room":"channel:5","data":{"type":"offer","sdp":"..."}}"#
+            ),
+            Ok(Op::VoiceSignal {
+                room: room("channel:5"),
+                signal: json!({"type":"offer","sdp":"..."}),
+                to_user_id: None
+            })
+        );
     }
 
     #[test]
@@ -174,5 +293,70 @@ mod tests {
             assert_eq!(parse(bad), Err(Invalid::Payload), "{bad}");
         }
         assert_eq!(parse(r#"{"op":"DANCE"}"#), Err(Invalid::UnknownOp));
+    }
+
+    #[test]
+    fn live_ops_read_their_arguments() {
+        assert_eq!(
+            parse(r#"{"op":"TYPING","room":"channel:1"}"#),
+            Ok(Op::Typing {
+                room: room("channel:1"),
+                is_typing: true
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"VOICE_STATE","room":"channel:5","joined":true,"muted":true}"#),
+            Ok(Op::VoiceState {
+                room: room("channel:5"),
+                joined: true,
+                muted: true,
+                deafened: false
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"PRESENCE_SUBSCRIBE","user_ids":["1",2]}"#),
+            Ok(Op::PresenceSubscribe(PresenceTarget::Many(vec![
+                id("1"),
+                id("2")
+            ])))
+        );
+        assert_eq!(
+            parse(r#"{"op":"PRESENCE_SUBSCRIBE","data":{"user_id":"7"}}"#),
+            Ok(Op::PresenceSubscribe(PresenceTarget::One(id("7"))))
+        );
+        assert_eq!(
+            parse(r#"{"op":"PRESENCE_SUBSCRIBE","all":true}"#),
+            Ok(Op::PresenceSubscribe(PresenceTarget::All))
+        );
+    }
+
+    #[test]
+    fn live_ops_name_their_bad_arguments() {
+        assert_eq!(
+            parse(r#"{"op":"VOICE_STATE","room":"channel:5"}"#),
+            Err(Invalid::Argument("joined must be a boolean"))
+        );
+        assert_eq!(
+            parse(r#"{"op":"TYPING","room":"channel:5","is_typing":"yes"}"#),
+            Err(Invalid::Argument("is_typing must be a boolean"))
+        );
+        assert_eq!(
+            parse(r#"{"op":"VOICE_SIGNAL","room":"channel:5"}"#),
+            Err(Invalid::Argument("data must carry the signal"))
+        );
+        assert_eq!(
+            parse(r#"{"op":"VOICE_SIGNAL","room":"channel:5","data":{},"to_user_id":"a b"}"#),
+            Err(Invalid::Argument("to_user_id must be a user id"))
+        );
+        assert_eq!(
+            parse(r#"{"op":"PRESENCE_SUBSCRIBE","user_ids":"1"}"#),
+            Err(Invalid::Argument("user_ids must be a list of user ids"))
+        );
+        assert_eq!(
+            parse(r#"{"op":"PRESENCE_SUBSCRIBE"}"#),
+            Err(Invalid::Argument(
+                "give exactly one of user_ids, user_id or all: true"
+            ))
+        );
     }
 }

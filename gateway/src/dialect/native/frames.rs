@@ -47,6 +47,11 @@ pub fn reconnect(url: Option<&str>) -> Message {
     frame("RECONNECT", None, Some(serde_json::json!({ "url": url })))
 }
 
+/// `{"type":"INIT_STATE","data":...}`: a presence, or a map of user id → presence.
+pub fn init_state(data: Value) -> Message {
+    frame("INIT_STATE", None, Some(data))
+}
+
 pub fn heartbeat_ack() -> Message {
     frame("HEARTBEAT_ACK", None, None)
 }

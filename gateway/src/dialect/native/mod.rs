@@ -8,14 +8,15 @@
 
 pub mod codec;
 pub mod frames;
+mod ops;
 pub mod render;
 
 use crate::{
     dialect::Format,
     node::Node,
     session::{
-        CloseReason, ConnId, Session, SubscribeError,
-        driver::{self, Codec, Frame, Read, Strike},
+        CloseReason, ConnId, Session,
+        driver::{self, Codec, Frame, Read},
         outbound,
     },
 };
@@ -23,15 +24,16 @@ use axum::{
     Json,
     extract::{
         Query, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        ws::{Message, WebSocket, WebSocketUpgrade},
     },
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use codec::{Invalid, Op, RoomArg};
+use codec::Op;
 use futures_util::StreamExt;
+use ops::NativeCodec;
 use serde::Deserialize;
-use shared::{Room, auth::User};
+use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -121,6 +123,12 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             &rooms,
         );
         session.send(ready);
+        if let Err(error) = session
+            .set_presence(&SessionPresence::online(now_ms()))
+            .await
+        {
+            tracing::warn!(%error, "publishing presence failed");
+        }
         tracing::debug!("session ready");
         let reason = driver::run(socket, session, queue, NativeCodec).await;
         tracing::debug!(reason = reason.label(), "session closed");
@@ -166,8 +174,7 @@ async fn authenticate(
         let reply = match codec::parse(&text) {
             Ok(Op::Identify { token }) => return verify(&token),
             Ok(_) => frames::error("not authenticated", None),
-            Err(Invalid::UnknownOp) => frames::error("unknown op", None),
-            Err(Invalid::Payload) => frames::error("invalid payload", None),
+            Err(invalid) => frames::error(ops::invalid_message(&invalid), None),
         };
         invalid += 1;
         if invalid > node.config.limits.invalid_frames_per_minute {
@@ -177,105 +184,5 @@ async fn authenticate(
             .send(reply)
             .await
             .map_err(|_| CloseReason::ClientGone)?;
-    }
-}
-
-/// Translates native ops to session calls and session outcomes to native frames.
-struct NativeCodec;
-
-impl Codec for NativeCodec {
-    async fn on_frame(&mut self, session: &mut Session, frame: Frame) -> Result<(), Strike> {
-        let metrics = &session.node().metrics;
-        let op = match frame {
-            Frame::Text(text) => codec::parse(&text),
-            Frame::Binary(_) | Frame::Oversized => Err(Invalid::Payload),
-        };
-        let op = match op {
-            Ok(op) => op,
-            Err(invalid) => {
-                metrics.frames_in.with_label_values(&["invalid"]).inc();
-                let message = match invalid {
-                    Invalid::Payload => "invalid payload",
-                    Invalid::UnknownOp => "unknown op",
-                };
-                session.send(frames::error(message, None));
-                return Err(Strike);
-            }
-        };
-        metrics.frames_in.with_label_values(&[op.label()]).inc();
-        match op {
-            Op::Heartbeat => {
-                session.send(frames::heartbeat_ack());
-                Ok(())
-            }
-            Op::Identify { .. } => {
-                session.send(frames::error("already authenticated", None));
-                Err(Strike)
-            }
-            Op::Subscribe {
-                room: RoomArg::Valid(room),
-            } => {
-                let name = room.to_string();
-                let reply = match session.subscribe(&room).await {
-                    Ok(()) => frames::subscribed(&name),
-                    Err(error) => frames::error(subscribe_error(error), Some(&name)),
-                };
-                session.send(reply);
-                Ok(())
-            }
-            Op::Subscribe {
-                room: RoomArg::Invalid(name),
-            } => {
-                session.send(frames::error("forbidden room", Some(&name)));
-                Ok(())
-            }
-            Op::Unsubscribe {
-                room: RoomArg::Valid(room),
-            } => {
-                session.unsubscribe(&room);
-                session.send(frames::unsubscribed(&room.to_string()));
-                Ok(())
-            }
-            Op::Unsubscribe {
-                room: RoomArg::Invalid(name),
-            } => {
-                session.send(frames::unsubscribed(&name));
-                Ok(())
-            }
-            Op::NotSupported(name) => {
-                session.send(frames::error(
-                    &format!("{name} is not supported by this node yet"),
-                    None,
-                ));
-                Ok(())
-            }
-        }
-    }
-
-    fn close_frame(reason: CloseReason) -> CloseFrame {
-        let (code, text) = match reason {
-            CloseReason::TooManyInvalidFrames => (4002, "too many invalid frames"),
-            CloseReason::NotAuthenticated => (4003, "not authenticated"),
-            CloseReason::AuthFailed => (4004, "authentication failed"),
-            CloseReason::RateLimited => (4008, "rate limited"),
-            CloseReason::HeartbeatTimeout => (4009, "session timed out"),
-            CloseReason::SlowConsumer => (4020, "slow consumer"),
-            CloseReason::ServerShutdown => (1001, "node shutting down"),
-            CloseReason::Reconnect => (4021, "reconnect"),
-            CloseReason::FrameTooLarge => (1009, "frame too large"),
-            CloseReason::ClientGone => (1000, ""),
-        };
-        CloseFrame {
-            code,
-            reason: text.into(),
-        }
-    }
-}
-
-fn subscribe_error(error: SubscribeError) -> &'static str {
-    match error {
-        SubscribeError::Forbidden => "forbidden room",
-        SubscribeError::TooManyRooms => "too many rooms",
-        SubscribeError::Unavailable => "room unavailable, try again",
     }
 }

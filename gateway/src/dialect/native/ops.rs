@@ -1,0 +1,264 @@
+//! The native dialect's codec over the session core: each op becomes a session call, each
+//! outcome one frame, each error one `ERROR` text (exhaustive matches, no catch-all).
+
+use super::{
+    codec::{self, Invalid, Op, PresenceTarget, RoomArg},
+    frames,
+};
+use crate::{
+    live::{presence, typing::TypingError, voice::VoiceError},
+    session::{
+        CloseReason, Session, SubscribeError,
+        driver::{Codec, Frame, Strike},
+    },
+};
+use axum::extract::ws::CloseFrame;
+use serde_json::{Map, Value};
+use shared::event::Presence;
+
+/// Most presences `PRESENCE_SUBSCRIBE {all: true}` returns.
+const MAX_ALL_PRESENCES: usize = 10_000;
+
+/// Translates native ops to session calls and session outcomes to native frames.
+pub(super) struct NativeCodec;
+
+impl Codec for NativeCodec {
+    async fn on_frame(&mut self, session: &mut Session, frame: Frame) -> Result<(), Strike> {
+        let metrics = session.node().metrics.clone();
+        let op = match frame {
+            Frame::Text(text) => codec::parse(&text),
+            Frame::Binary(_) | Frame::Oversized => Err(Invalid::Payload),
+        };
+        let op = match op {
+            Ok(op) => op,
+            Err(invalid) => {
+                metrics.frames_in.with_label_values(&["invalid"]).inc();
+                session.send(frames::error(invalid_message(&invalid), None));
+                return Err(Strike);
+            }
+        };
+        metrics.frames_in.with_label_values(&[op.label()]).inc();
+        match op {
+            Op::Heartbeat => {
+                session.send(frames::heartbeat_ack());
+            }
+            Op::Identify { .. } => {
+                session.send(frames::error("already authenticated", None));
+                return Err(Strike);
+            }
+            Op::Subscribe { room } => {
+                let reply = match room {
+                    RoomArg::Valid(room) => match session.subscribe(&room).await {
+                        Ok(()) => frames::subscribed(&room.to_string()),
+                        Err(error) => {
+                            frames::error(subscribe_error(error), Some(&room.to_string()))
+                        }
+                    },
+                    RoomArg::Invalid(name) => frames::error("forbidden room", Some(&name)),
+                };
+                session.send(reply);
+            }
+            Op::Unsubscribe { room } => {
+                let name = match room {
+                    RoomArg::Valid(room) => {
+                        session.unsubscribe(&room);
+                        room.to_string()
+                    }
+                    RoomArg::Invalid(name) => name,
+                };
+                session.send(frames::unsubscribed(&name));
+            }
+            Op::Typing { room, is_typing } => {
+                let outcome = match &room {
+                    RoomArg::Valid(room) => session.typing(room, is_typing).await,
+                    RoomArg::Invalid(_) => Err(TypingError::Forbidden),
+                };
+                if let Err(error) = outcome {
+                    session.send(frames::error(typing_error(error), Some(&room_name(&room))));
+                }
+            }
+            Op::VoiceState {
+                room,
+                joined,
+                muted,
+                deafened,
+            } => {
+                let outcome = match &room {
+                    RoomArg::Valid(room) if joined => {
+                        session.join_voice(room, muted, deafened).await
+                    }
+                    RoomArg::Valid(room) => session.leave_voice(room).await,
+                    RoomArg::Invalid(_) => Err(VoiceError::Forbidden),
+                };
+                if let Err(error) = outcome {
+                    session.send(frames::error(voice_error(error), Some(&room_name(&room))));
+                }
+            }
+            Op::VoiceSignal {
+                room,
+                signal,
+                to_user_id,
+            } => {
+                let outcome = match &room {
+                    RoomArg::Valid(room) => session.voice_signal(room, signal, to_user_id).await,
+                    RoomArg::Invalid(_) => Err(VoiceError::Forbidden),
+                };
+                if let Err(error) = outcome {
+                    session.send(frames::error(voice_error(error), Some(&room_name(&room))));
+                }
+            }
+            Op::PresenceUpdate {
+                status,
+                game,
+                idle_since,
+            } => match presence::parse(status.as_ref(), game.as_ref(), idle_since.as_ref()) {
+                Ok(update) => {
+                    if session.set_presence(&update).await.is_err() {
+                        session.send(frames::error("presence unavailable, try again", None));
+                    }
+                }
+                Err(invalid) => {
+                    session.send(frames::error(&invalid.to_string(), None));
+                    return Err(Strike);
+                }
+            },
+            Op::PresenceSubscribe(target) => {
+                let reply = presence_subscribe(session, target)
+                    .await
+                    .unwrap_or_else(|message| frames::error(message, None));
+                session.send(reply);
+            }
+            Op::NotSupported(name) => {
+                session.send(frames::error(
+                    &format!("{name} is not supported by this node yet"),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn close_frame(reason: CloseReason) -> CloseFrame {
+        let (code, text) = match reason {
+            CloseReason::TooManyInvalidFrames => (4002, "too many invalid frames"),
+            CloseReason::NotAuthenticated => (4003, "not authenticated"),
+            CloseReason::AuthFailed => (4004, "authentication failed"),
+            CloseReason::RateLimited => (4008, "rate limited"),
+            CloseReason::HeartbeatTimeout => (4009, "session timed out"),
+            CloseReason::SlowConsumer => (4020, "slow consumer"),
+            CloseReason::ServerShutdown => (1001, "node shutting down"),
+            CloseReason::Reconnect => (4021, "reconnect"),
+            CloseReason::FrameTooLarge => (1009, "frame too large"),
+            CloseReason::ClientGone => (1000, ""),
+        };
+        CloseFrame {
+            code,
+            reason: text.into(),
+        }
+    }
+}
+
+/// Follows the users' presence rooms, then answers `INIT_STATE` in the shape asked for.
+async fn presence_subscribe(
+    session: &mut Session,
+    target: PresenceTarget,
+) -> Result<axum::extract::ws::Message, &'static str> {
+    let node = session.node().clone();
+    let limits = &node.config.limits;
+    let unavailable = "presence unavailable, try again";
+    match target {
+        PresenceTarget::One(user) => {
+            session
+                .follow_presence(&user)
+                .await
+                .map_err(subscribe_error)?;
+            let mut current = presence::current(&node, &[user])
+                .await
+                .map_err(|_| unavailable)?;
+            Ok(frames::init_state(presence_value(current.remove(0))))
+        }
+        PresenceTarget::Many(users) => {
+            if users.len() > limits.presence_max_ids {
+                return Err("too many user ids (see GATEWAY_PRESENCE_MAX_IDS)");
+            }
+            for user in &users {
+                session
+                    .follow_presence(user)
+                    .await
+                    .map_err(subscribe_error)?;
+            }
+            let current = presence::current(&node, &users)
+                .await
+                .map_err(|_| unavailable)?;
+            Ok(frames::init_state(presence_map(current)))
+        }
+        PresenceTarget::All => {
+            if !limits.presence_allow_all || !node.broker.supports_patterns() {
+                return Err("presence for all users is not enabled on this deployment");
+            }
+            session
+                .follow_all_presence()
+                .await
+                .map_err(subscribe_error)?;
+            let everyone = presence::everyone(&node, MAX_ALL_PRESENCES)
+                .await
+                .map_err(|_| unavailable)?;
+            Ok(frames::init_state(presence_map(everyone)))
+        }
+    }
+}
+
+fn presence_value(presence: Presence) -> Value {
+    serde_json::to_value(presence).expect("presence serializes")
+}
+
+fn presence_map(presences: Vec<Presence>) -> Value {
+    let map: Map<String, Value> = presences
+        .into_iter()
+        .map(|p| (p.user_id.to_string(), presence_value(p)))
+        .collect();
+    Value::Object(map)
+}
+
+/// The room as the client named it, for error frames.
+fn room_name(room: &RoomArg) -> String {
+    match room {
+        RoomArg::Valid(room) => room.to_string(),
+        RoomArg::Invalid(name) => name.clone(),
+    }
+}
+
+pub(super) fn invalid_message(invalid: &Invalid) -> &'static str {
+    match invalid {
+        Invalid::Payload => "invalid payload",
+        Invalid::UnknownOp => "unknown op",
+        Invalid::Argument(message) => message,
+    }
+}
+
+fn subscribe_error(error: SubscribeError) -> &'static str {
+    match error {
+        SubscribeError::Forbidden => "forbidden room",
+        SubscribeError::TooManyRooms => "too many rooms",
+        SubscribeError::Unavailable => "room unavailable, try again",
+    }
+}
+
+fn typing_error(error: TypingError) -> &'static str {
+    match error {
+        TypingError::NotChannel => "typing is for channel rooms",
+        TypingError::Forbidden => "forbidden room",
+        TypingError::RateLimited => "typing rate limited",
+        TypingError::Unavailable => "room unavailable, try again",
+    }
+}
+
+fn voice_error(error: VoiceError) -> &'static str {
+    match error {
+        VoiceError::Forbidden => "forbidden room",
+        VoiceError::NotVoice => "not a voice channel",
+        VoiceError::NotInVoice => "join the voice channel first",
+        VoiceError::SignalTooLarge => "signal too large",
+        VoiceError::Unavailable => "room unavailable, try again",
+    }
+}

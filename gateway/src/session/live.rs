@@ -1,0 +1,86 @@
+//! The session's share of live state: its presence entry, its voice channel, typing. What a
+//! session set is taken back when it closes.
+
+use super::Session;
+use crate::live::{presence, typing, voice};
+use serde_json::Value;
+use shared::{Id, Room, broker::BrokerError, presence::SessionPresence};
+
+impl Session {
+    /// Publishes this session's presence (READY sets `online`).
+    pub async fn set_presence(&self, presence: &SessionPresence) -> Result<(), BrokerError> {
+        presence::set(&self.node, self.user_id(), &self.live_field, presence).await
+    }
+
+    /// Enters (or updates this socket's flags in) a voice channel; a socket is in one voice
+    /// channel at a time, so joining another leaves the first.
+    pub async fn join_voice(
+        &mut self,
+        room: &Room,
+        muted: bool,
+        deafened: bool,
+    ) -> Result<(), voice::VoiceError> {
+        let channel = voice::voice_channel(&self.node, room, self.user_id()).await?;
+        if let Some(previous) = self.voice.take().filter(|p| *p != channel) {
+            voice::leave(&self.node, &previous, &self.live_field).await?;
+        }
+        voice::join(
+            &self.node,
+            &channel,
+            &self.live_field,
+            self.user_id(),
+            muted,
+            deafened,
+        )
+        .await?;
+        self.voice = Some(channel);
+        Ok(())
+    }
+
+    /// Leaves the voice channel of `room` if this socket is in it.
+    pub async fn leave_voice(&mut self, room: &Room) -> Result<(), voice::VoiceError> {
+        if let Room::Channel(channel) = room
+            && self.voice.as_ref() == Some(channel)
+        {
+            voice::leave(&self.node, channel, &self.live_field).await?;
+            self.voice = None;
+        }
+        Ok(())
+    }
+
+    pub async fn voice_signal(
+        &self,
+        room: &Room,
+        signal: Value,
+        to: Option<Id>,
+    ) -> Result<(), voice::VoiceError> {
+        let Room::Channel(channel) = room else {
+            return Err(voice::VoiceError::NotVoice);
+        };
+        voice::signal(&self.node, channel, self.user_id(), signal, to).await
+    }
+
+    pub async fn typing(&self, room: &Room, is_typing: bool) -> Result<(), typing::TypingError> {
+        typing::typing(&self.node, room, self.user_id(), self.username(), is_typing).await
+    }
+
+    /// Takes back this session's presence and voice entries (on close), in the background.
+    pub(super) fn release_live(&mut self) {
+        let node = self.node.clone();
+        let (user, field, voice) = (
+            self.user_id().clone(),
+            self.live_field.clone(),
+            self.voice.take(),
+        );
+        tokio::spawn(async move {
+            if let Some(channel) = voice
+                && let Err(error) = voice::leave(&node, &channel, &field).await
+            {
+                tracing::warn!(%error, "leaving voice on close failed; the lease will lapse");
+            }
+            if let Err(error) = presence::clear(&node, &user, &field).await {
+                tracing::warn!(%error, "clearing presence on close failed; the lease will lapse");
+            }
+        });
+    }
+}
