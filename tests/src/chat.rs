@@ -45,6 +45,21 @@ impl Chat {
         }
     }
 
+    /// Creates voice channel `id` (`"kind": "voice"`) owned by `owner`, with `members` added
+    /// as plain members.
+    pub async fn voice_channel(&self, id: &str, owner: &str, members: &[&str]) {
+        let body =
+            json!({"id": id, "name": format!("voice {id}"), "user_id": owner, "kind": "voice"});
+        expect(
+            201,
+            "create voice channel",
+            self.service.post("/api/v1/channels", Some(body)).await,
+        );
+        for member in members {
+            self.add_member(id, member).await;
+        }
+    }
+
     /// Adds `user` to `channel` as a member.
     pub async fn add_member(&self, channel: &str, user: &str) {
         let path = format!("/api/v1/channels/{channel}/members/{user}");

@@ -2,11 +2,12 @@
 //! as a user and read READY, join and leave rooms, heartbeat. Derefs to [`WsClient`] for
 //! everything else (raw frames, `recv_type`, `expect_close`, `expect_no_message`).
 
-use crate::auth::token;
+use crate::auth::{token, token_named};
 use crate::process::Gateway;
 use crate::ws::WsClient;
 use serde_json::{Value, json};
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 /// A native-dialect socket that has been answered READY.
 pub struct NativeClient {
@@ -18,6 +19,13 @@ impl NativeClient {
     /// Connects to `gateway` as `user` (`?token=`, native format) and reads READY.
     pub async fn connect(gateway: &Gateway, user: &str) -> NativeClient {
         let url = gateway.ws_url(&format!("/api/ws?token={}", token(user)));
+        Self::connect_url(&url).await
+    }
+
+    /// Connects to `gateway` as `user` with display name `name` (the token's `name` claim)
+    /// and reads READY.
+    pub async fn connect_named(gateway: &Gateway, user: &str, name: &str) -> NativeClient {
+        let url = gateway.ws_url(&format!("/api/ws?token={}", token_named(user, name)));
         Self::connect_url(&url).await
     }
 
@@ -78,6 +86,22 @@ impl NativeClient {
         assert_eq!(self.ws.recv_json().await, json!({"type": "HEARTBEAT_ACK"}));
     }
 
+    /// Sends HEARTBEAT and returns every frame that arrived before its `HEARTBEAT_ACK`. A
+    /// node handles a socket's frames in order, so once this returns the ops sent before it
+    /// are done (including what they published: ops with no reply of their own, such as
+    /// `PRESENCE_UPDATE`, `TYPING` or `VOICE_STATE`, can be followed by a marker this way).
+    pub async fn sync(&mut self) -> Vec<Value> {
+        self.ws.send_json(json!({"op": "HEARTBEAT"})).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.ws.recv_json().await;
+            if frame == json!({"type": "HEARTBEAT_ACK"}) {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+
     /// The next `n` JSON frames, in arrival order.
     pub async fn recv_n(&mut self, n: usize) -> Vec<Value> {
         let mut frames = Vec::with_capacity(n);
@@ -97,6 +121,25 @@ impl NativeClient {
                 return frames;
             }
             frames.push(frame);
+        }
+    }
+
+    /// The next JSON frame, waiting up to `within` (longer than `recv_json`'s 5 s, for
+    /// events that follow a lease lapsing); panics on timeout.
+    pub async fn recv_json_within(&mut self, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Slices shorter than recv_json's own 5 s timeout; reading a frame is cancel-safe.
+            let slice = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_secs(4));
+            if let Ok(frame) = tokio::time::timeout(slice, self.ws.recv_json()).await {
+                return frame;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no frame within {within:?}"
+            );
         }
     }
 

@@ -323,7 +323,10 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
         let subscriber = broker.subscriber().await.unwrap();
         let mut messages = subscriber.messages();
         subscriber.subscribe(&[room.to_owned()]).await.unwrap();
-        let set = |field: &str, value: &str| LeaseOp::Set { field: field.into(), value: value.into() };
+        let set = |field: &str, value: &str| LeaseOp::Set {
+            field: field.into(),
+            value: value.into(),
+        };
 
         let first = broker.live_apply(room, &set("a", "1"), ttl).await.unwrap();
         assert!(first.changed);
@@ -331,37 +334,114 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
         let second = broker.live_apply(room, &set("b", "2"), ttl).await.unwrap();
         assert!(second.version > first.version);
         // A commit from an older version loses: a later update publishes instead.
-        assert!(!broker.live_commit(room, first.version, "A", Some("{\"n\":1}"), ttl).await.unwrap());
-        assert!(broker.live_commit(room, second.version, "AB", Some("{\"n\":2}"), ttl).await.unwrap());
-        let message = tokio::time::timeout(Duration::from_secs(5), messages.recv()).await.unwrap().unwrap();
+        assert!(
+            !broker
+                .live_commit(room, first.version, "A", Some("{\"n\":1}"), ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            broker
+                .live_commit(room, second.version, "AB", Some("{\"n\":2}"), ttl)
+                .await
+                .unwrap()
+        );
+        let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&message.payload[..], b"{\"n\":2}");
-        assert_eq!(broker.live_current(&[room.to_owned(), "presence:nobody".to_owned()]).await.unwrap(), vec![Some("AB".to_owned()), None]);
+        assert_eq!(
+            broker
+                .live_current(&[room.to_owned(), "presence:nobody".to_owned()])
+                .await
+                .unwrap(),
+            vec![Some("AB".to_owned()), None]
+        );
 
         // The same aggregate again is not news.
         let again = broker.live_apply(room, &set("b", "2"), ttl).await.unwrap();
-        assert!(!broker.live_commit(room, again.version, "AB", Some("{\"n\":3}"), ttl).await.unwrap());
+        assert!(
+            !broker
+                .live_commit(room, again.version, "AB", Some("{\"n\":3}"), ttl)
+                .await
+                .unwrap()
+        );
 
         // Renewing keeps "a"; "b", not renewed, lapses and the sweep reports the change.
-        let touch = broker.live_apply(room, &LeaseOp::Touch { fields: vec!["a".into()] }, ttl).await.unwrap();
+        let touch = broker
+            .live_apply(
+                room,
+                &LeaseOp::Touch {
+                    fields: vec!["a".into()],
+                },
+                ttl,
+            )
+            .await
+            .unwrap();
         assert!(!touch.changed, "nothing lapsed yet");
         tokio::time::sleep(Duration::from_millis(250)).await;
-        broker.live_apply(room, &LeaseOp::Touch { fields: vec!["a".into()] }, ttl).await.unwrap();
+        broker
+            .live_apply(
+                room,
+                &LeaseOp::Touch {
+                    fields: vec!["a".into()],
+                },
+                ttl,
+            )
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
         let swept = broker.live_apply(room, &LeaseOp::Sweep, ttl).await.unwrap();
         assert!(swept.changed);
         assert_eq!(swept.entries, vec![("a".to_owned(), "1".to_owned())]);
-        let removed = broker.live_apply(room, &LeaseOp::Remove { field: "a".into() }, ttl).await.unwrap();
+        let removed = broker
+            .live_apply(room, &LeaseOp::Remove { field: "a".into() }, ttl)
+            .await
+            .unwrap();
         assert!(removed.entries.is_empty());
-        assert!(broker.live_commit(room, removed.version, "", None, ttl).await.unwrap());
-        assert_eq!(broker.live_current(&[room.to_owned()]).await.unwrap(), vec![None]);
+        assert!(
+            broker
+                .live_commit(room, removed.version, "", None, ttl)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            broker.live_current(&[room.to_owned()]).await.unwrap(),
+            vec![None]
+        );
 
-        broker.live_index(LiveKind::Presence, &[room.to_owned()]).await.unwrap();
-        assert_eq!(broker.live_indexed(LiveKind::Presence, 10).await.unwrap(), vec![room.to_owned()]);
-        assert!(broker.live_stale(LiveKind::Presence, Duration::from_secs(60), 10).await.unwrap().is_empty());
+        broker
+            .live_index(LiveKind::Presence, &[room.to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(
+            broker.live_indexed(LiveKind::Presence, 10).await.unwrap(),
+            vec![room.to_owned()]
+        );
+        assert!(
+            broker
+                .live_stale(LiveKind::Presence, Duration::from_secs(60), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(broker.live_stale(LiveKind::Presence, Duration::from_millis(10), 10).await.unwrap(), vec![room.to_owned()]);
+        assert_eq!(
+            broker
+                .live_stale(LiveKind::Presence, Duration::from_millis(10), 10)
+                .await
+                .unwrap(),
+            vec![room.to_owned()]
+        );
         broker.live_unindex(LiveKind::Presence, room).await.unwrap();
-        assert!(broker.live_indexed(LiveKind::Presence, 10).await.unwrap().is_empty());
+        assert!(
+            broker
+                .live_indexed(LiveKind::Presence, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     })
     .await;
 }
@@ -371,22 +451,45 @@ async fn the_all_presence_pattern_sees_every_presence_channel() {
     use shared::broker::ALL_PRESENCE;
     // Patterns exist on the in-process broker and plain Redis (not on a cluster).
     let redis = RedisServer::start();
-    let opts = BrokerOptions { redis_url: redis.url(), ..BrokerOptions::default() };
+    let opts = BrokerOptions {
+        redis_url: redis.url(),
+        ..BrokerOptions::default()
+    };
     for broker in [Broker::memory(), Broker::connect(&opts).await.unwrap()] {
         assert!(broker.supports_patterns());
         let subscriber = broker.subscriber().await.unwrap();
         let mut messages = subscriber.messages();
-        subscriber.subscribe(&[ALL_PRESENCE.to_owned(), "presence:a".to_owned()]).await.unwrap();
-        let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef { channel_id: id("1") }));
-        broker.publish_transient(&Room::Presence(id("b")), &envelope).await.unwrap();
-        let via_pattern = tokio::time::timeout(Duration::from_secs(5), messages.recv()).await.unwrap().unwrap();
+        subscriber
+            .subscribe(&[ALL_PRESENCE.to_owned(), "presence:a".to_owned()])
+            .await
+            .unwrap();
+        let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef {
+            channel_id: id("1"),
+        }));
+        broker
+            .publish_transient(&Room::Presence(id("b")), &envelope)
+            .await
+            .unwrap();
+        let via_pattern = tokio::time::timeout(Duration::from_secs(5), messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(via_pattern.via_pattern);
         assert_eq!(&via_pattern.channel[..], b"presence:b");
         // A channel that is also subscribed directly arrives twice: once each way.
-        broker.publish_transient(&Room::Presence(id("a")), &envelope).await.unwrap();
+        broker
+            .publish_transient(&Room::Presence(id("a")), &envelope)
+            .await
+            .unwrap();
         let mut ways = Vec::new();
         for _ in 0..2 {
-            ways.push(tokio::time::timeout(Duration::from_secs(5), messages.recv()).await.unwrap().unwrap().via_pattern);
+            ways.push(
+                tokio::time::timeout(Duration::from_secs(5), messages.recv())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .via_pattern,
+            );
         }
         ways.sort();
         assert_eq!(ways, vec![false, true]);

@@ -73,13 +73,18 @@ pub struct RedisBroker {
     sharded: bool,
 }
 
-fn builder(config: &Config, command_timeout: Duration) -> Builder {
+/// Slots of the command client's notification channels (fred's default).
+const COMMAND_BROADCAST_CAPACITY: usize = 32;
+/// Pub/sub messages that may wait for the gateway's fan-out task before it lags (a lag is
+/// counted there). fred allocates every slot up front, for each of its notification channels.
+const SUBSCRIBER_BROADCAST_CAPACITY: usize = 8192;
+
+fn builder(config: &Config, command_timeout: Duration, broadcast_capacity: usize) -> Builder {
     let mut builder = Builder::from_config(config.clone());
     builder
         .with_performance_config(|perf| {
             perf.default_command_timeout = command_timeout;
-            // Pub/sub messages wait here for the gateway's fan-out task; a lag is counted there.
-            perf.broadcast_channel_capacity = 1 << 16;
+            perf.broadcast_channel_capacity = broadcast_capacity;
         })
         .with_connection_config(|conn| {
             conn.connection_timeout = Duration::from_secs(2);
@@ -94,7 +99,7 @@ impl RedisBroker {
         let config =
             Config::from_url(&opts.redis_url).map_err(|e| BrokerError::Url(e.to_string()))?;
         let command_timeout = Duration::from_millis(opts.redis_command_timeout_ms);
-        let client = builder(&config, command_timeout).build()?;
+        let client = builder(&config, command_timeout, COMMAND_BROADCAST_CAPACITY).build()?;
         client.init().await?;
         Ok(RedisBroker {
             client,
@@ -106,8 +111,12 @@ impl RedisBroker {
     }
 
     pub async fn subscriber(&self) -> Result<RedisSubscriber, BrokerError> {
-        let client =
-            builder(&self.builder_config, self.command_timeout).build_subscriber_client()?;
+        let client = builder(
+            &self.builder_config,
+            self.command_timeout,
+            SUBSCRIBER_BROADCAST_CAPACITY,
+        )
+        .build_subscriber_client()?;
         client.init().await?;
         Ok(RedisSubscriber {
             client,
