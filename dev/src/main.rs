@@ -39,6 +39,10 @@ struct Args {
     /// Dispatcher port.
     #[arg(long, default_value_t = 8081)]
     dispatcher_port: u16,
+    /// Redirect clients to their assigned node (off here, so any node URL works for a quick try;
+    /// production nodes enforce it by default).
+    #[arg(long)]
+    enforce_assignment: bool,
     /// Gateway node ports, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "8080,8082")]
     gateway_ports: Vec<u16>,
@@ -70,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         let mut config =
             gateway::Config::for_listen(addr, broker_options.clone(), &args.jwt_secret);
         config.node_id = Some(format!("dev-gateway-{}", n + 1));
+        config.fleet.enforce_assignment = args.enforce_assignment;
         let url = format!("ws://{addr}/api/ws");
         config.public_url = Some(url.clone());
         gateway_urls.push(url);
@@ -152,7 +157,8 @@ fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
         println!("  gateway {}   {url}", n + 1);
     }
     println!(
-        "\n  user 1 (alice, owner of channel 1):\n    {alice}\n  user 2 (bob, member of channel 1):\n    {bob}\n\
+        "\n  GET http://{dispatcher}/api/gateway?token=<token> tells a user which node to use.\n\
+         \n  user 1 (alice, owner of channel 1):\n    {alice}\n  user 2 (bob, member of channel 1):\n    {bob}\n\
          \n  try:\n    websocat '{gw}?token={bob}'   then send {{\"op\":\"SUBSCRIBE\",\"room\":\"channel:1\"}}\n\
          \n    curl -X POST http://{dispatcher}/api/v1/channels/1/messages -H 'Authorization: Bearer {alice}' \\\n\
          \x20        -H 'Content-Type: application/json' -d '{{\"content\":\"hello\"}}'\n",
