@@ -45,17 +45,11 @@ impl Node {
             metrics.clone(),
             stopped.clone(),
         ));
-        tokio::spawn(hub::fanout::run(
-            hub.clone(),
-            messages,
-            metrics.clone(),
-            stopped.clone(),
-        ));
         let id = config
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             id,
             config,
             broker,
@@ -67,7 +61,9 @@ impl Node {
             fleet: RwLock::default(),
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
-        }))
+        });
+        tokio::spawn(hub::fanout::run(node.clone(), messages));
+        Ok(node)
     }
 
     /// This node's registry entry as of now.

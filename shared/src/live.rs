@@ -30,8 +30,11 @@ pub struct LiveSnapshot {
     /// Session field → entry, for every entry whose lease is running.
     pub entries: Vec<(String, String)>,
     /// False when the apply changed nothing (a touch or sweep with nothing lapsed): there is
-    /// nothing to commit.
+    /// nothing to commit, and `entries` is left empty.
     pub changed: bool,
+    /// How many entries the map holds (also when unchanged): a sweep that finds an empty map
+    /// takes the room out of the index.
+    pub live_entries: usize,
 }
 
 /// The two families of live maps, each with its own index of rooms for the sweep.

@@ -599,3 +599,86 @@ async fn a_killed_node_turns_its_users_offline() {
         json!({USER: plain(USER, "offline"), "9": plain("9", "online")})
     );
 }
+
+#[tokio::test]
+async fn following_everyone_and_one_user_delivers_each_update_once() {
+    let (stack, a, _b) = two_nodes(&["--presence-allow-all"]);
+    let mut watcher = connect(&a, WATCHER).await;
+    let reply = presence_subscribe(&mut watcher, json!({"all": true})).await;
+    assert_eq!(reply["type"], "INIT_STATE", "{reply}");
+    assert_eq!(follow(&mut watcher, USER).await, plain(USER, "offline"));
+
+    let _user = connect(&a, USER).await;
+    let marker = stack.publish_marker(&format!("user:{WATCHER}"), "after 7 came online");
+    let frames: Vec<Value> = watcher
+        .recv_until(&marker)
+        .await
+        .into_iter()
+        .map(untimed)
+        .collect();
+    assert_eq!(
+        frames,
+        vec![update(plain(USER, "online"))],
+        "one PRESENCE_UPDATE per change, however the user is followed"
+    );
+}
+
+/// Rooms a node sweeps per round (gateway/src/live/lease.rs `SWEEP_BATCH`), and more rooms
+/// than that.
+const SWEEP_BATCH: usize = 200;
+const MORE_THAN_A_BATCH: usize = SWEEP_BATCH + 10;
+
+#[tokio::test]
+async fn a_killed_node_turns_its_users_offline_after_the_whole_fleet_was_down() {
+    let stack = Stack::start();
+    // A fleet of one node with many users goes down, and stays down until the live keys of
+    // its users expired (4 × its live TTL); their rooms stay listed for the sweep.
+    let mut old = stack.gateway("gw-old", &["--live-ttl-ms", "300"]);
+    let mut users = Vec::new();
+    for i in 0..MORE_THAN_A_BATCH {
+        users.push(NativeClient::connect(&old, &format!("{}", 1000 + i)).await);
+    }
+    users.last_mut().expect("users").heartbeat().await;
+    old.kill();
+    drop(users);
+    let redis = &stack.redis;
+    eventually(
+        "the old fleet's live entries expired",
+        Duration::from_secs(10),
+        || async move {
+            // (The `:ver` keys are left out: a room's first change creates one without expiry.)
+            redis
+                .cli(&["KEYS", "live:*"])
+                .lines()
+                .all(|key| key.ends_with(":ver"))
+        },
+    )
+    .await;
+
+    // A new fleet; one of its nodes is killed.
+    let b = stack.gateway("gw-b", &["--live-ttl-ms", "1500"]);
+    let mut c = stack.gateway("gw-c", &["--live-ttl-ms", "1500"]);
+    let mut watcher = connect(&b, WATCHER).await;
+    let _user = connect(&c, USER).await;
+    assert_eq!(follow(&mut watcher, USER).await, plain(USER, "online"));
+    c.kill();
+    let frame = watcher.recv_json_within(Duration::from_secs(10)).await;
+    assert_eq!(untimed(frame), update(plain(USER, "offline")));
+}
+
+#[tokio::test]
+async fn a_node_stopped_gracefully_takes_its_users_offline_at_once() {
+    // The default live TTL (15 s): an update within recv_json's 5 s is the sessions' own
+    // release on close, not a lapsed lease.
+    let (_stack, mut a, b) = two_nodes(&["--drain-window-ms", "0"]);
+    let _user = connect(&a, USER).await;
+    let mut watcher = connect(&b, WATCHER).await;
+    assert_eq!(follow(&mut watcher, USER).await, plain(USER, "online"));
+
+    a.terminate();
+    assert!(
+        a.wait_exit(Duration::from_secs(10)).is_some(),
+        "node A did not stop"
+    );
+    assert_eq!(next(&mut watcher).await, update(plain(USER, "offline")));
+}

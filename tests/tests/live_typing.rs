@@ -23,7 +23,7 @@ const NAME: &str = "alice";
 /// Everyone in channel 3's room: the typist on both nodes, 8 on B, 4 on A.
 struct Scene {
     stack: Stack,
-    _a: Gateway,
+    a: Gateway,
     _b: Gateway,
     typist_on_a: NativeClient,
     typist_on_b: NativeClient,
@@ -52,7 +52,7 @@ async fn scene() -> Scene {
     }
     Scene {
         stack,
-        _a: a,
+        a,
         _b: b,
         typist_on_a,
         typist_on_b,
@@ -157,7 +157,7 @@ async fn a_user_without_a_name_types_with_a_null_username() {
 #[tokio::test]
 async fn typing_is_refused_outside_channels_for_non_members_and_on_bad_arguments() {
     let mut s = scene().await;
-    let mut outsider = NativeClient::connect(&s._a, "9").await;
+    let mut outsider = NativeClient::connect(&s.a, "9").await;
     assert_eq!(
         send(&mut outsider, typing_op(ROOM)).await,
         vec![error(Some(ROOM), "forbidden room")],

@@ -605,3 +605,72 @@ async fn a_killed_node_takes_its_users_out_of_voice_while_others_stay() {
     );
     assert_eq!(next(&mut watcher).await, signal_frame(8, offer));
 }
+
+#[tokio::test]
+async fn a_banned_user_can_no_longer_signal_the_voice_channel() {
+    let (stack, a, b) = setup(&[]).await;
+    let mut seven = member(&a, "7", &[]).await;
+    let mut eight = member(&b, "8", &[VOICE]).await;
+    voice_state(&mut seven, VOICE, true, false, false).await;
+    assert_eq!(
+        next(&mut eight).await,
+        voice_update(5, true, &[(7, false, false)])
+    );
+
+    stack.chat.ban("5", "1", "7").await;
+    assert_eq!(eight.recv_type("user_banned").await["data"]["user_id"], "7");
+    // 7 is no longer a member: its signals are refused and reach nobody.
+    let answer: Vec<Value> = send(
+        &mut seven,
+        json!({"op": "VOICE_SIGNAL", "room": VOICE, "data": {"type": "offer", "sdp": "x"}}),
+    )
+    .await
+    .into_iter()
+    .filter(|f| f["room"] != "user:7")
+    .collect();
+    let marker = stack.publish_marker(VOICE, "after the banned user's signal");
+    let delivered: Vec<Value> = frames_until(&mut eight, &marker)
+        .await
+        .into_iter()
+        .filter(|f| f["type"] == "VOICE_SIGNAL")
+        .collect();
+    assert!(
+        delivered.is_empty(),
+        "a banned user's signal reached a member: {delivered:?}"
+    );
+    assert!(
+        answer == vec![error(Some(VOICE), "forbidden room")]
+            || answer == vec![error(Some(VOICE), "join the voice channel first")],
+        "a banned user's signal was not refused: {answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_banned_user_is_taken_out_of_voice() {
+    let (stack, a, b) = setup(&[]).await;
+    let mut seven = member(&a, "7", &[]).await;
+    let mut eight = member(&b, "8", &[]).await;
+    let mut watcher = member(&b, "4", &[VOICE]).await;
+    voice_state(&mut seven, VOICE, true, false, false).await;
+    voice_state(&mut eight, VOICE, true, false, false).await;
+    assert_eq!(
+        next(&mut watcher).await,
+        voice_update(5, true, &[(7, false, false)])
+    );
+    assert_eq!(
+        next(&mut watcher).await,
+        voice_update(5, true, &[(7, false, false), (8, false, false)])
+    );
+
+    stack.chat.ban("5", "1", "7").await;
+    assert_eq!(
+        watcher.recv_type("user_banned").await["data"]["user_id"],
+        "7"
+    );
+    // The channel's voice state no longer lists 7 (its socket is still open).
+    let update = untimed(watcher.recv_type("VOICE_STATE_UPDATE").await);
+    assert_eq!(update, voice_update(5, false, &[(8, false, false)]));
+    // 7 hears of the ban on its own room, and its socket stays open.
+    assert_eq!(seven.recv_type("user_banned").await["room"], "user:7");
+    seven.heartbeat().await;
+}

@@ -79,6 +79,15 @@ impl Hub {
             .remove(&conn);
     }
 
+    /// The user of an open session on this node.
+    pub fn session_user(&self, conn: ConnId) -> Option<Id> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&conn)
+            .map(|m| m.user.clone())
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions
             .lock()

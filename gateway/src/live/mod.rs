@@ -41,6 +41,15 @@ impl Leases {
         }
     }
 
+    /// This node's session fields in one room's map.
+    fn fields(&self, kind: LiveKind, room: &str) -> Vec<String> {
+        let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
+        owned
+            .get(&(kind, room.to_owned()))
+            .map(|f| f.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// A copy of everything held, for one renewal round.
     fn snapshot(&self) -> Vec<((LiveKind, String), Vec<String>)> {
         let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
@@ -96,6 +105,10 @@ pub async fn update(
     }
     let snapshot = node.broker.live_apply(room, &op, ttl).await?;
     if !snapshot.changed {
+        if snapshot.live_entries == 0 && matches!(op, LeaseOp::Sweep) {
+            // Nothing left to sweep (its keys may have expired): stop listing the room.
+            node.broker.live_unindex(kind, room).await?;
+        }
         return Ok(());
     }
     let Some((canonical, payload)) = aggregate.render(room, &snapshot.entries) else {

@@ -11,7 +11,7 @@ use shared::{
     acl::Channel,
     broker::BrokerError,
     event::{ChannelKind, Envelope, Event, VoiceMemberState, VoiceSignal},
-    live::{LeaseOp, now_ms},
+    live::{LeaseOp, LiveKind, now_ms},
     voice::{self, SessionVoice},
 };
 
@@ -115,6 +115,24 @@ pub(super) fn render(channel: &Id, joined: bool, entries: &[(String, String)]) -
     )
 }
 
+/// Takes `user`'s sockets on this node out of the channel's voice: they were kicked, banned
+/// or left the channel. (Their session still thinks it is in; leaving again is harmless.)
+pub async fn evict(node: std::sync::Arc<Node>, channel: Id, user: Id) {
+    let room = room(&channel);
+    for field in node.leases.fields(LiveKind::Voice, &room) {
+        let conn = field
+            .rsplit_once('|')
+            .and_then(|(_, c)| c.parse().ok())
+            .map(crate::session::ConnId);
+        if conn.and_then(|c| node.hub.session_user(c)).as_ref() != Some(&user) {
+            continue;
+        }
+        if let Err(error) = leave(&node, &channel, &field).await {
+            tracing::warn!(%error, "taking an evicted user out of voice failed; the lease will lapse");
+        }
+    }
+}
+
 /// Relays a signal from a member of the voice channel to the others (or to one of them).
 pub async fn signal(
     node: &Node,
@@ -125,6 +143,13 @@ pub async fn signal(
 ) -> Result<(), VoiceError> {
     if serde_json::to_string(&signal).map_or(true, |s| s.len() > MAX_SIGNAL_BYTES) {
         return Err(VoiceError::SignalTooLarge);
+    }
+    if !node
+        .broker
+        .may_read(&Room::Channel(channel.clone()), from)
+        .await?
+    {
+        return Err(VoiceError::Forbidden);
     }
     let current = node.broker.live_current(&[room(channel)]).await?;
     let members: Option<(Vec<Id>, Vec<VoiceMemberState>)> = current

@@ -43,16 +43,20 @@ impl MemoryBroker {
             map.entries.retain(|_, (_, lease)| *lease > now);
             changed |= map.entries.len() != before;
             if !changed {
-                return LiveSnapshot::default();
+                return LiveSnapshot {
+                    live_entries: map.entries.len(),
+                    ..LiveSnapshot::default()
+                };
             }
             map.version += 1;
-            let entries = map
+            let entries: Vec<(String, String)> = map
                 .entries
                 .iter()
                 .map(|(k, (v, _))| (k.clone(), v.clone()))
                 .collect();
             LiveSnapshot {
                 version: map.version,
+                live_entries: entries.len(),
                 entries,
                 changed: true,
             }

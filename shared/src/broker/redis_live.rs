@@ -7,7 +7,7 @@ use fred::{prelude::*, types::scripts::Script};
 use std::{sync::LazyLock, time::Duration};
 
 /// KEYS entries, expiries, version, current. ARGV now, ttl, op, op arguments.
-/// Returns {version, entries...} or {-1} when a touch or sweep changed nothing.
+/// Returns {version, entries...}, or {-1, entry count} when a touch or sweep changed nothing.
 static APPLY: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
@@ -35,9 +35,11 @@ for i = 1, #leases, 2 do
     changed = true
   end
 end
+local version = -1
+if changed then version = redis.call('INCR', KEYS[3]) end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl * 4) end
-if not changed then return {-1} end
-local reply = {redis.call('INCR', KEYS[3])}
+if not changed then return {-1, redis.call('HLEN', KEYS[1])} end
+local reply = {version}
 local entries = redis.call('HGETALL', KEYS[1])
 for i = 1, #entries do reply[i + 1] = entries[i] end
 return reply
@@ -90,15 +92,20 @@ impl RedisBroker {
         let mut reply = reply.into_iter();
         let version = reply.next().and_then(|v| v.as_i64()).unwrap_or(-1);
         if version < 0 {
-            return Ok(LiveSnapshot::default());
+            let live_entries = reply.next().and_then(|v| v.as_i64()).unwrap_or(0) as usize;
+            return Ok(LiveSnapshot {
+                live_entries,
+                ..LiveSnapshot::default()
+            });
         }
         let strings: Vec<String> = reply.filter_map(|v| v.into_string()).collect();
-        let entries = strings
+        let entries: Vec<(String, String)> = strings
             .chunks_exact(2)
             .map(|kv| (kv[0].clone(), kv[1].clone()))
             .collect();
         Ok(LiveSnapshot {
             version: version as u64,
+            live_entries: entries.len(),
             entries,
             changed: true,
         })

@@ -123,6 +123,13 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
                 Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
             }
         }
+        // Presence first: once a client has READY, others see it online.
+        if let Err(error) = session
+            .set_presence(&SessionPresence::online(now_ms()))
+            .await
+        {
+            tracing::warn!(%error, "publishing presence failed");
+        }
         let ready = frames::ready(
             &conn.0.to_string(),
             render::id(session.user_id()),
@@ -130,12 +137,6 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             &rooms,
         );
         session.send(ready);
-        if let Err(error) = session
-            .set_presence(&SessionPresence::online(now_ms()))
-            .await
-        {
-            tracing::warn!(%error, "publishing presence failed");
-        }
         tracing::debug!("session ready");
         let reason = driver::run(socket, session, queue, NativeCodec).await;
         tracing::debug!(reason = reason.label(), "session closed");
