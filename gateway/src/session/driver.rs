@@ -73,7 +73,10 @@ pub async fn run<C: Codec>(
         if rate.check().is_err() {
             break CloseReason::RateLimited;
         }
-        if codec.on_frame(&mut session, frame).await.is_err() && strikes.check().is_err() {
+        // Boxed: the codec's future is large (every op's state) and only lives while a frame is
+        // handled; inline it would sit in every idle socket's task.
+        let handled = Box::pin(codec.on_frame(&mut session, frame)).await;
+        if handled.is_err() && strikes.check().is_err() {
             break CloseReason::TooManyInvalidFrames;
         }
     };
@@ -130,14 +133,14 @@ fn transport_error(error: axum::Error) -> CloseReason {
 
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: OutboundQueue,
+    queue: OutboundQueue,
     close_frame: fn(CloseReason) -> CloseFrame,
 ) {
     loop {
         let first = tokio::select! {
             biased;
             _ = queue.close.closed() => break,
-            first = queue.rx.recv() => first,
+            first = queue.rx.recv_async() => first.ok(),
         };
         let Some(first) = first else { break };
         if sink.feed(first).await.is_err() {

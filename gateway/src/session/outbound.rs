@@ -1,10 +1,12 @@
 //! A socket's outbound side as the rest of the node sees it: a bounded queue of ready-made
 //! frames plus a one-shot close signal that carries the reason. Fan-out never waits on it.
+//!
+//! The queue is flume's: it allocates as frames arrive (tokio's mpsc allocates a 32-slot
+//! block per channel up front), which matters with tens of thousands of idle sockets.
 
 use super::CloseReason;
 use axum::extract::ws::Message;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// What happened to a frame handed to [`Outbound::try_send`].
@@ -20,13 +22,13 @@ pub enum Delivery {
 /// The sending half, cloned into every room the socket joins.
 #[derive(Clone)]
 pub struct Outbound {
-    tx: mpsc::Sender<Message>,
+    tx: flume::Sender<Message>,
     close: CloseSignal,
 }
 
 /// The receiving half, owned by the socket's writer.
 pub struct OutboundQueue {
-    pub rx: mpsc::Receiver<Message>,
+    pub rx: flume::Receiver<Message>,
     pub close: CloseSignal,
 }
 
@@ -38,7 +40,7 @@ pub struct CloseSignal {
 }
 
 pub fn channel(capacity: usize, parent: &CancellationToken) -> (Outbound, OutboundQueue) {
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = flume::bounded(capacity);
     let close = CloseSignal {
         token: parent.child_token(),
         reason: Arc::default(),
@@ -56,11 +58,11 @@ impl Outbound {
     pub fn try_send(&self, frame: Message) -> Delivery {
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(flume::TrySendError::Full(_)) => {
                 self.close.close(CloseReason::SlowConsumer);
                 Delivery::Overflowed
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+            Err(flume::TrySendError::Disconnected(_)) => Delivery::Gone,
         }
     }
 

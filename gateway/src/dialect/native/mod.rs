@@ -37,7 +37,7 @@ use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
 use tracing::Instrument;
 
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
@@ -65,7 +65,7 @@ pub async fn upgrade(
         }
     };
     let cap = node.config.limits.hard_frame_cap();
-    // Client frames are small: a 2 KiB read buffer (grown on demand) instead of the default
+    // Client frames are small: a 1 KiB read buffer (grown on demand) instead of the default
     // 128 KiB keeps an idle socket cheap; writes are batched up to 16 KiB before a flush.
     ws.max_message_size(cap)
         .max_frame_size(cap)
@@ -75,32 +75,11 @@ pub async fn upgrade(
 }
 
 async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, format: Format) {
-    let user = match authenticate(&mut socket, &node, token).await {
-        Ok(user) => user,
-        Err(reason) => {
-            node.metrics
-                .connections_closed
-                .with_label_values(&[reason.label()])
-                .inc();
-            let _ = socket
-                .send(Message::Close(Some(NativeCodec::close_frame(reason))))
-                .await;
-            return;
-        }
-    };
-    if let Some(url) = node.redirect_for(user.id.as_str()).await {
-        node.metrics
-            .connections_closed
-            .with_label_values(&[CloseReason::Reconnect.label()])
-            .inc();
-        let _ = socket.send(frames::reconnect(Some(&url))).await;
-        let _ = socket
-            .send(Message::Close(Some(NativeCodec::close_frame(
-                CloseReason::Reconnect,
-            ))))
-            .await;
+    // The hand-shake's futures (auth, Redis calls) are boxed: inline, their state would stay
+    // in every idle socket's task for its whole life.
+    let Some(user) = Box::pin(admit(&mut socket, &node, token)).await else {
         return;
-    }
+    };
     let conn = ConnId::next();
     let span =
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
@@ -116,28 +95,7 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
             .inc();
         let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.stopped);
         let mut session = Session::new(node.clone(), conn, user, format, out);
-        let mut rooms = Vec::new();
-        for room in [Room::User(session.user_id().clone()), Room::Global] {
-            match session.subscribe(&room).await {
-                Ok(()) => rooms.push(room.to_string()),
-                Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
-            }
-        }
-        // Presence first: once a client has READY, others see it online.
-        if let Err(error) = session
-            .set_presence(&SessionPresence::online(now_ms()))
-            .await
-        {
-            tracing::warn!(%error, "publishing presence failed");
-        }
-        let ready = frames::ready(
-            &conn.0.to_string(),
-            render::id(session.user_id()),
-            node.config.limits.heartbeat_interval_ms,
-            &rooms,
-        );
-        session.send(ready);
-        tracing::debug!("session ready");
+        Box::pin(greet(&mut session, conn)).await;
         let reason = driver::run(socket, session, queue, NativeCodec).await;
         tracing::debug!(reason = reason.label(), "session closed");
         node.metrics
@@ -151,6 +109,55 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
     }
     .instrument(span)
     .await
+}
+
+/// Authenticates the socket and checks it is on the user's node; otherwise answers it
+/// (close code, or RECONNECT and 4021) and returns None.
+async fn admit(socket: &mut WebSocket, node: &Node, token: Option<String>) -> Option<User> {
+    let reason = match authenticate(socket, node, token).await {
+        Ok(user) => match node.redirect_for(user.id.as_str()).await {
+            None => return Some(user),
+            Some(url) => {
+                let _ = socket.send(frames::reconnect(Some(&url))).await;
+                CloseReason::Reconnect
+            }
+        },
+        Err(reason) => reason,
+    };
+    node.metrics
+        .connections_closed
+        .with_label_values(&[reason.label()])
+        .inc();
+    let _ = socket
+        .send(Message::Close(Some(NativeCodec::close_frame(reason))))
+        .await;
+    None
+}
+
+/// Joins the automatic rooms, publishes the session's presence, and sends READY.
+async fn greet(session: &mut Session, conn: ConnId) {
+    let mut rooms = Vec::new();
+    for room in [Room::User(session.user_id().clone()), Room::Global] {
+        match session.subscribe(&room).await {
+            Ok(()) => rooms.push(room.to_string()),
+            Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
+        }
+    }
+    // Presence first: once a client has READY, others see it online.
+    if let Err(error) = session
+        .set_presence(&SessionPresence::online(now_ms()))
+        .await
+    {
+        tracing::warn!(%error, "publishing presence failed");
+    }
+    let heartbeat = session.node().config.limits.heartbeat_interval_ms;
+    session.send(frames::ready(
+        &conn.0.to_string(),
+        render::id(session.user_id()),
+        heartbeat,
+        &rooms,
+    ));
+    tracing::debug!("session ready");
 }
 
 /// Before READY: the `?token=`, else an IDENTIFY frame within the identify timeout.
