@@ -13,10 +13,24 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing(config.log_json);
     let broker = Broker::connect(&config.broker).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = listen(config.listen)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     gateway::run(listener, config, broker, shutdown).await
+}
+
+/// Binds with a deep accept queue: a reconnect wave (a drained node's clients) arrives as a
+/// burst, and an overflowing queue costs each dropped client a 1 s SYN retransmit. The kernel
+/// caps it at `net.core.somaxconn`.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
 }
 
 fn init_tracing(json: bool) {
