@@ -1,0 +1,128 @@
+//! `loadgen`: runs one load scenario against a cluster it starts (or an existing one), prints
+//! a progress line every second and a summary at the end, and writes the figures as JSON with
+//! `--json`. See docs/PERFORMANCE.md.
+
+use clap::Parser;
+use load::cluster::TargetArgs;
+use load::harness::{ClientArgs, Harness};
+use load::report::Report;
+use load::scenario::{Scenario, chat, churn, fanout, idle};
+use load::workers::WorkerId;
+use serde::Serialize;
+use std::fmt::Display;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    about = "Load generator for the chat gateway",
+    version
+)]
+struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Also write the results as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Worker threads of the load generator's runtime. Default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Load generator processes holding the sockets (`idle` only): one process may hold at
+    /// most about 19,000 sockets here.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Internal: this process is worker I of K (started by `--workers`).
+    #[arg(long, hide = true)]
+    worker: Option<WorkerId>,
+    /// Internal: the run id of the parent (started by `--workers`).
+    #[arg(long, hide = true)]
+    run_id: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+/// One process holds at most 20,000 open files here (../shared/TOOLING.md); leave room for
+/// the dispatcher connections, Redis and the log files.
+const MAX_SOCKETS: usize = 19_000;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads);
+    }
+    runtime.enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let per_process = match &args.scenario {
+        Scenario::Idle(a) => {
+            let processes = args.worker.map_or(args.workers, |w| w.count);
+            a.sockets.div_ceil(processes.max(1))
+        }
+        Scenario::Fanout(a) => a.subscribers,
+        Scenario::Chat(a) => a.users,
+        Scenario::Churn(a) => a.subscribers + (a.churn_rate * (a.lifetime + 1.0)) as usize,
+    };
+    anyhow::ensure!(
+        per_process <= MAX_SOCKETS,
+        "{per_process} sockets in one process exceed what it may hold here ({MAX_SOCKETS}): \
+         use --workers (idle), or several loadgen processes against one deployment \
+         (--dispatcher/--gateways/--redis)"
+    );
+    anyhow::ensure!(
+        args.workers <= 1 || matches!(args.scenario, Scenario::Idle(_)),
+        "--workers is supported by the idle scenario only"
+    );
+    let mut h = Harness::new(args.target, args.client).await?;
+    if let Some(run_id) = args.run_id {
+        h.run_id = run_id;
+    }
+    let json = args.json.as_deref();
+    match (&args.scenario, args.worker) {
+        (Scenario::Idle(a), Some(worker)) => idle::run_worker(&h, a, worker).await,
+        (_, Some(_)) => anyhow::bail!("only the idle scenario runs as a worker"),
+        (Scenario::Idle(a), None) => {
+            finish(&h, "idle", idle::run(&h, a, args.workers).await?, json)
+        }
+        (Scenario::Fanout(a), None) => finish(&h, "fanout", fanout::run(&h, a).await?, json),
+        (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a).await?, json),
+        (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, json),
+    }
+}
+
+/// Prints the summary and writes the JSON.
+fn finish(
+    h: &Harness,
+    scenario: &str,
+    result: impl Serialize + Display,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    println!("{result}");
+    if let Some(path) = json {
+        Report::new(scenario, h.cluster.nodes.len(), h.cluster.is_own(), &result).write(path)?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn a_worker_gets_its_share_of_sockets() {
+        let args =
+            Args::try_parse_from(["loadgen", "--worker", "1/2", "idle", "--sockets", "30000"])
+                .expect("parses");
+        assert_eq!(args.worker, Some(WorkerId { index: 1, count: 2 }));
+    }
+}

@@ -1,0 +1,88 @@
+//! Opening one authenticated native-dialect socket: TCP from one of the source addresses
+//! 127.0.0.x (taken in turn, so many sockets do not exhaust one address's ports), the
+//! WebSocket upgrade on `/api/ws?token=` with small buffers, then READY.
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Server frames are a few hundred bytes: a small read buffer keeps the client's memory per
+/// socket low (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 8 * 1024;
+
+pub struct Connector {
+    sources: Vec<Ipv4Addr>,
+    next: AtomicUsize,
+}
+
+impl Connector {
+    /// Binds sockets to 127.0.0.2, 127.0.0.3, … (`sources` addresses, at most 253).
+    pub fn new(sources: u8) -> Connector {
+        let sources = (0..sources.clamp(1, 253))
+            .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i))
+            .collect();
+        Connector {
+            sources,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Connects to the gateway at `addr` with `token` and waits for READY; returns the socket
+    /// and the heartbeat interval it announced.
+    pub async fn open(&self, addr: SocketAddr, token: &str) -> anyhow::Result<(Ws, Duration)> {
+        tokio::time::timeout(OPEN_TIMEOUT, self.open_unbounded(addr, token))
+            .await
+            .with_context(|| format!("no READY from {addr} within {OPEN_TIMEOUT:?}"))?
+    }
+
+    async fn open_unbounded(
+        &self,
+        addr: SocketAddr,
+        token: &str,
+    ) -> anyhow::Result<(Ws, Duration)> {
+        let source = self.sources[self.next.fetch_add(1, Relaxed) % self.sources.len()];
+        let socket = TcpSocket::new_v4()?;
+        socket
+            .bind(SocketAddr::new(IpAddr::V4(source), 0))
+            .with_context(|| format!("bind {source}"))?;
+        let stream = socket
+            .connect(addr)
+            .await
+            .with_context(|| format!("connect {source} -> {addr}"))?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{addr}/api/ws?token={token}");
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+            .await
+            .with_context(|| format!("WebSocket upgrade on {addr}"))?;
+        let first = ws.next().await.context("closed before READY")??;
+        let Message::Text(text) = &first else {
+            bail!("first frame from {addr} is not text: {first:?}");
+        };
+        let ready: Value = serde_json::from_str(text.as_str())?;
+        match ready["type"].as_str() {
+            Some("READY") => {}
+            Some("RECONNECT") => bail!(
+                "{addr} sent this user to another node: start gateways with \
+                 --enforce-assignment false for load tests"
+            ),
+            _ => bail!("first frame from {addr} is not READY: {}", text.as_str()),
+        }
+        let heartbeat = ready["data"]["heartbeat_interval"]
+            .as_u64()
+            .unwrap_or(30_000);
+        Ok((ws, Duration::from_millis(heartbeat)))
+    }
+}

@@ -1,0 +1,253 @@
+//! `idle`: N authenticated sockets spread round robin over the nodes, each subscribed to its
+//! own channel (and, automatically, `user:<id>` and `global`). Reports the connect rate and
+//! latency, gateway CPU per connect, and gateway memory per socket; checks with Redis' own
+//! counters that each channel is subscribed by exactly one node. With `--workers K` the
+//! sockets are held by K child processes (more than one process may hold here).
+
+use super::common::gateway_metric;
+use crate::fleet::{Fleet, SocketPlan};
+use crate::harness::Harness;
+use crate::ledger::Ledger;
+use crate::opening::{ConnectReport, Opening};
+use crate::procstat::{Resources, Role};
+use crate::progress::Progress;
+use crate::provision::{ChannelPlan, provision};
+use crate::redis::RedisCounters;
+use crate::workers::{WorkerId, Workers, tell_parent, wait_for_parent};
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct IdleArgs {
+    /// Sockets to open, spread round robin over the nodes.
+    #[arg(long, default_value_t = 1000)]
+    pub sockets: usize,
+    /// Seconds the sockets stay open after the last one opened, before memory is read.
+    #[arg(long, default_value_t = 5)]
+    pub hold: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdleResult {
+    pub sockets: usize,
+    /// Load generator processes holding the sockets.
+    pub workers: usize,
+    pub connect: ConnectReport,
+    pub connects_per_second_per_node: f64,
+    /// Gateway CPU while the sockets opened, per socket opened.
+    pub gateway_cpu_us_per_connect: Option<f64>,
+    pub connect_resources: Resources,
+    /// From before the first connect to the end of the hold.
+    pub memory: Resources,
+    pub nodes: Vec<NodeFigures>,
+    /// Channels subscribed (PUBSUB NUMSUB) by exactly one node, by none, by several.
+    pub channels_on_one_node: usize,
+    pub channels_on_no_node: usize,
+    pub channels_on_several_nodes: usize,
+    pub sockets_failed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeFigures {
+    pub node: String,
+    pub sockets: usize,
+    pub rss_bytes_per_socket: Option<f64>,
+    /// `gateway_redis_subscriptions`: channels this node subscribes to.
+    pub redis_subscriptions: Option<f64>,
+}
+
+/// This run's channels: one per socket, owned by the socket's user.
+fn channels(h: &Harness, sockets: usize) -> Vec<ChannelPlan> {
+    (0..sockets)
+        .map(|i| ChannelPlan {
+            id: h.id("c", i),
+            owner: h.id("u", i),
+            members: Vec::new(),
+        })
+        .collect()
+}
+
+/// The sockets to open (those `worker` owns, or all), round robin over the nodes.
+fn plans(h: &Harness, channels: &[ChannelPlan], worker: Option<WorkerId>) -> Vec<SocketPlan> {
+    let nodes = h.cluster.nodes.len();
+    channels
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| worker.is_none_or(|w| w.owns(*i)))
+        .map(|(i, c)| SocketPlan::new(h, c.owner.clone(), i % nodes, vec![i]))
+        .collect()
+}
+
+/// Who holds the sockets: this process, or worker processes.
+enum Holders {
+    Here(Fleet),
+    Workers(Workers),
+}
+
+impl Holders {
+    /// Closes every socket; returns how many had been closed early.
+    async fn stop(self) -> anyhow::Result<u64> {
+        Ok(match self {
+            Holders::Here(fleet) => {
+                let outcomes = fleet.stop().await;
+                outcomes.iter().filter(|o| o.failure.is_some()).count() as u64
+            }
+            Holders::Workers(workers) => workers.stop::<u64>().await?.iter().sum(),
+        })
+    }
+}
+
+/// Opens the sockets here (`workers` ≤ 1) or in `workers` child processes.
+async fn open(
+    h: &Harness,
+    args: &IdleArgs,
+    channels: &[ChannelPlan],
+    workers: usize,
+) -> anyhow::Result<(Opening, Holders)> {
+    if workers > 1 {
+        let scenario = ["idle", "--sockets", &args.sockets.to_string()].map(String::from);
+        let mut children = Workers::spawn(h, workers, &scenario)?;
+        let mut opening = Opening::default();
+        for part in children.collect::<Opening>().await? {
+            opening.merge(&part);
+        }
+        return Ok((opening, Holders::Workers(children)));
+    }
+    let ledger = Arc::new(Ledger::new(channels.iter().map(|c| c.id.clone())));
+    let mut fleet = Fleet::new(ledger);
+    let plans = plans(h, channels, None);
+    let opening = fleet.open_all(h, plans, h.client.connect_concurrency).await;
+    Ok((opening, Holders::Here(fleet)))
+}
+
+/// A worker's part: opens its share of the sockets, reports how that went, holds them until
+/// the parent says stop, then reports how many closed early.
+pub async fn run_worker(h: &Harness, args: &IdleArgs, worker: WorkerId) -> anyhow::Result<()> {
+    let channels = channels(h, args.sockets);
+    let ledger = Arc::new(Ledger::new(channels.iter().map(|c| c.id.clone())));
+    let mut fleet = Fleet::new(ledger);
+    let plans = plans(h, &channels, Some(worker));
+    let opening = fleet.open_all(h, plans, h.client.connect_concurrency).await;
+    tell_parent(&opening)?;
+    wait_for_parent().await;
+    tell_parent(&Holders::Here(fleet).stop().await?)
+}
+
+pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result<IdleResult> {
+    let nodes = h.cluster.nodes.len();
+    let channels = channels(h, args.sockets);
+    provision(&h.api, &channels, h.client.http_concurrency).await?;
+
+    let mut watch = h.cluster.watch.clone();
+    let progress = Progress::start(h.stats.clone(), Vec::new(), watch.clone());
+    progress.phase(format!("idle: opening {} sockets", args.sockets));
+    let before = watch.sample();
+    let (opening, holders) = open(h, args, &channels, workers).await?;
+    if let Holders::Workers(children) = &holders {
+        for (i, pid) in children.pids().into_iter().enumerate() {
+            watch.add(Role::Worker, format!("worker-{i}"), pid);
+        }
+    }
+    let connect = opening.report();
+    let opened = watch.sample();
+    progress.phase(format!("idle: holding {} sockets", connect.opened));
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let held = watch.sample();
+    progress.stop();
+
+    let connect_resources = watch.delta(&before, &opened);
+    let memory = watch.delta(&before, &held);
+    let mut node_figures = Vec::new();
+    for (i, node) in h.cluster.nodes.iter().enumerate() {
+        let sockets = (0..args.sockets).filter(|s| s % nodes == i).count();
+        let rss = memory.gateways.iter().find(|m| m.node == node.name);
+        node_figures.push(NodeFigures {
+            node: node.name.clone(),
+            sockets,
+            rss_bytes_per_socket: rss
+                .and_then(|m| m.rss_delta_bytes)
+                .map(|d| d as f64 / sockets.max(1) as f64),
+            redis_subscriptions: gateway_metric(node, "gateway_redis_subscriptions").await,
+        });
+    }
+    let rooms: Vec<String> = channels
+        .iter()
+        .map(|c| format!("channel:{}", c.id))
+        .collect();
+    let numsub = RedisCounters::connect(h.cluster.redis)
+        .await?
+        .numsub(&rooms)
+        .await?;
+    let sockets_failed = holders.stop().await?;
+    Ok(IdleResult {
+        sockets: args.sockets,
+        workers: workers.max(1),
+        connects_per_second_per_node: connect.per_second / nodes as f64,
+        gateway_cpu_us_per_connect: connect_resources
+            .gateway_cpu_seconds
+            .map(|s| s * 1e6 / connect.opened.max(1) as f64),
+        connect,
+        connect_resources,
+        memory,
+        nodes: node_figures,
+        channels_on_one_node: numsub.iter().filter(|&&n| n == 1).count(),
+        channels_on_no_node: numsub.iter().filter(|&&n| n == 0).count(),
+        channels_on_several_nodes: numsub.iter().filter(|&&n| n > 1).count(),
+        sockets_failed,
+    })
+}
+
+impl fmt::Display for IdleResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.connect;
+        writeln!(
+            f,
+            "idle: {} sockets over {} nodes, held by {} load generator process(es)",
+            self.sockets,
+            self.nodes.len(),
+            self.workers
+        )?;
+        writeln!(
+            f,
+            "  opened {} (failed {}) in {:.2} s: {:.0} sockets/s, {:.0} per node",
+            c.opened, c.failed, c.seconds, c.per_second, self.connects_per_second_per_node
+        )?;
+        if let Some(e) = &c.first_error {
+            writeln!(f, "  first error: {e}")?;
+        }
+        writeln!(f, "  connect to READY: {}", c.connect_latency)?;
+        writeln!(f, "  SUBSCRIBE to SUBSCRIBED: {}", c.subscribe_latency)?;
+        if let Some(us) = self.gateway_cpu_us_per_connect {
+            writeln!(f, "  gateway CPU per connect: {us:.0} µs")?;
+        }
+        for n in &self.nodes {
+            let per_socket = n
+                .rss_bytes_per_socket
+                .map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0));
+            let subs = n
+                .redis_subscriptions
+                .map_or("n/a".into(), |s| format!("{s:.0}"));
+            writeln!(
+                f,
+                "  {}: {} sockets, RSS per socket {per_socket}, Redis subscriptions {subs}",
+                n.node, n.sockets
+            )?;
+        }
+        writeln!(
+            f,
+            "  PUBSUB NUMSUB per channel: 1 node for {}, none for {}, several for {}",
+            self.channels_on_one_node, self.channels_on_no_node, self.channels_on_several_nodes
+        )?;
+        write!(
+            f,
+            "  sockets closed early: {}; loadgen CPU while connecting: {:.2} s",
+            self.sockets_failed, self.connect_resources.loadgen_cpu_seconds
+        )?;
+        if let Some(warning) = self.memory.disturbance_warning() {
+            write!(f, "\n  {warning}")?;
+        }
+        Ok(())
+    }
+}

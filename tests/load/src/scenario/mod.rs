@@ -1,0 +1,23 @@
+//! The load generator's scenarios, each a module with its arguments, its run and its result
+//! (printable, and serialisable for `--json`).
+
+pub mod chat;
+pub mod churn;
+mod common;
+pub mod fanout;
+pub mod idle;
+
+pub use common::{PublishArgs, RedisOps};
+
+/// The scenario to run, with its arguments.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum Scenario {
+    /// Open N subscribed sockets and hold them: connect rate and memory per socket.
+    Idle(idle::IdleArgs),
+    /// One room, N subscribers, events at fixed rates: throughput, loss, latency, CPU.
+    Fanout(fanout::FanoutArgs),
+    /// Many Zipf-sized rooms with messages and typing, every delivery verified.
+    Chat(chat::ChatArgs),
+    /// Sockets arriving and leaving at a steady rate while events flow.
+    Churn(churn::ChurnArgs),
+}
