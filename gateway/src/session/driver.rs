@@ -53,11 +53,14 @@ pub async fn run<C: Codec>(
     let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
     let strikes = limiter(limits.invalid_frames_per_minute, Duration::from_secs(60), 1);
     let mut deadline = Instant::now() + limits.heartbeat_window();
+    // One close future for the socket's life, not a fresh one per frame.
+    let closed = close.closed();
+    tokio::pin!(closed);
 
     let reason = loop {
         let next = tokio::select! {
             biased;
-            _ = close.closed() => break close.reason().unwrap_or(CloseReason::ServerShutdown),
+            _ = &mut closed => break close.reason().unwrap_or(CloseReason::ServerShutdown),
             _ = sleep_until(deadline) => break CloseReason::HeartbeatTimeout,
             next = stream.next() => next,
         };
@@ -136,10 +139,12 @@ async fn write(
     queue: OutboundQueue,
     close_frame: fn(CloseReason) -> CloseFrame,
 ) {
+    let closed = queue.close.closed();
+    tokio::pin!(closed);
     loop {
         let first = tokio::select! {
             biased;
-            _ = queue.close.closed() => break,
+            _ = &mut closed => break,
             first = queue.rx.recv_async() => first.ok(),
         };
         let Some(first) = first else { break };
