@@ -160,3 +160,19 @@ impl DerefMut for NativeClient {
         &mut self.ws
     }
 }
+
+/// The native `ERROR` frame, with the room it is about when there is one.
+pub fn error_frame(room: Option<&str>, text: &str) -> Value {
+    match room {
+        Some(room) => json!({"type": "ERROR", "room": room, "data": text}),
+        None => json!({"type": "ERROR", "data": text}),
+    }
+}
+
+/// `frame` without its `timestamp` (set when the event is published), for comparisons.
+pub fn untimed(mut frame: Value) -> Value {
+    if let Some(object) = frame.as_object_mut() {
+        object.remove("timestamp");
+    }
+    frame
+}

@@ -141,7 +141,7 @@ async fn a_client_on_the_wrong_node_is_redirected_to_its_assigned_one() {
 #[tokio::test]
 async fn a_draining_node_sends_its_clients_elsewhere_and_they_keep_receiving() {
     let stack = Stack::start();
-    let mut nodes = vec![
+    let mut nodes = [
         node(&stack, "gw-a", &["--drain-window-ms", "500"]),
         node(&stack, "gw-b", &["--drain-window-ms", "500"]),
         node(&stack, "gw-c", &["--drain-window-ms", "500"]),

@@ -11,6 +11,7 @@
 //! (`NativeClient::sync`) proves it was handled, and a marker on the room then proves what
 //! did not arrive.
 
+use integration_tests::native::{self, untimed};
 use integration_tests::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -99,18 +100,7 @@ fn typing(is_typing: bool) -> Value {
 }
 
 fn error(room: Option<&str>, text: &str) -> Value {
-    match room {
-        Some(room) => json!({"type": "ERROR", "room": room, "data": text}),
-        None => json!({"type": "ERROR", "data": text}),
-    }
-}
-
-/// `frame` without `timestamp` (set when the event is published).
-fn untimed(mut frame: Value) -> Value {
-    if let Some(object) = frame.as_object_mut() {
-        object.remove("timestamp");
-    }
-    frame
+    native::error_frame(room, text)
 }
 
 /// Sends `frame` and returns what came back before the answer to a heartbeat sent after it.

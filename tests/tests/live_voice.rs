@@ -10,6 +10,7 @@
 //! a heartbeat after them (`NativeClient::sync`) proves they were handled, and a marker on the
 //! channel's room then proves what did not arrive.
 
+use integration_tests::native::{self, untimed};
 use integration_tests::*;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -60,18 +61,7 @@ fn signal_frame(from: u64, signal: Value) -> Value {
 }
 
 fn error(room: Option<&str>, text: &str) -> Value {
-    match room {
-        Some(room) => json!({"type": "ERROR", "room": room, "data": text}),
-        None => json!({"type": "ERROR", "data": text}),
-    }
-}
-
-/// `frame` without `timestamp` (set when the event is published).
-fn untimed(mut frame: Value) -> Value {
-    if let Some(object) = frame.as_object_mut() {
-        object.remove("timestamp");
-    }
-    frame
+    native::error_frame(room, text)
 }
 
 async fn next(client: &mut NativeClient) -> Value {

@@ -59,3 +59,10 @@ impl<'a, T: Serialize> Report<'a, T> {
         std::fs::write(path, json + "\n").with_context(|| format!("write {}", path.display()))
     }
 }
+
+/// The summary line with both CPU costs per delivery (the gateway's is unknown against a
+/// deployment whose processes are not watched).
+pub fn cpu_per_delivery(gateway_us: Option<f64>, loadgen_us: f64) -> String {
+    let gateway = gateway_us.map_or("n/a".into(), |us| format!("{us:.2} µs"));
+    format!("CPU per delivery: gateway {gateway}, load generator {loadgen_us:.2} µs")
+}

@@ -341,13 +341,13 @@ impl fmt::Display for ChatResult {
             "  {:.0} deliveries/s; message latency {}",
             self.deliveries_per_second, self.latency
         )?;
-        let gateway = self
-            .gateway_us_per_delivery
-            .map_or("n/a".into(), |us| format!("{us:.2} µs"));
         writeln!(
             f,
-            "  CPU per delivery: gateway {gateway}, load generator {:.2} µs",
-            self.loadgen_us_per_delivery
+            "  {}",
+            crate::report::cpu_per_delivery(
+                self.gateway_us_per_delivery,
+                self.loadgen_us_per_delivery
+            )
         )?;
         write!(f, "  Redis calls per operation: {}", self.redis.summary())?;
         if let Some(warning) = self.resources.disturbance_warning() {

@@ -210,13 +210,13 @@ impl fmt::Display for FanoutResult {
                 s.deliveries, s.deliveries_per_second, s.verdict
             )?;
             writeln!(f, "    latency {}", s.latency)?;
-            let gateway = s
-                .gateway_us_per_delivery
-                .map_or("n/a".into(), |us| format!("{us:.2} µs"));
             writeln!(
                 f,
-                "    CPU per delivery: gateway {gateway}, load generator {:.2} µs",
-                s.loadgen_us_per_delivery
+                "    {}",
+                crate::report::cpu_per_delivery(
+                    s.gateway_us_per_delivery,
+                    s.loadgen_us_per_delivery
+                )
             )?;
             writeln!(f, "    Redis calls per event: {}", s.redis.summary())?;
             if let Some(warning) = s.resources.disturbance_warning() {
