@@ -70,6 +70,10 @@ impl Session {
         self.member.conn
     }
 
+    pub fn format(&self) -> Format {
+        self.member.format
+    }
+
     pub fn node(&self) -> &Arc<Node> {
         &self.node
     }

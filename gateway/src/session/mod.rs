@@ -6,6 +6,7 @@ mod core;
 pub mod driver;
 mod live;
 pub mod outbound;
+pub mod pump;
 
 pub use core::{Session, SubscribeError};
 pub use outbound::{CloseSignal, Delivery, Outbound};

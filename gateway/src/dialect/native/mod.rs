@@ -37,7 +37,7 @@ use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
 use tracing::Instrument;
 
-const READ_BUFFER_BYTES: usize = 1024;
+const READ_BUFFER_BYTES: usize = 256;
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
@@ -65,16 +65,16 @@ pub async fn upgrade(
         }
     };
     let cap = node.config.limits.hard_frame_cap();
-    // Client frames are small: a 1 KiB read buffer (grown on demand) instead of the default
+    // Client frames are small: a 256-byte read buffer (grown on demand) instead of the default
     // 128 KiB keeps an idle socket cheap; writes are batched up to 16 KiB before a flush.
     ws.max_message_size(cap)
         .max_frame_size(cap)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(socket, node, params.token, format))
+        .on_upgrade(move |socket| serve(Box::new(socket), node, params.token, format))
 }
 
-async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, format: Format) {
+async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, token: Option<String>, format: Format) {
     // The hand-shake's futures (auth, Redis calls) are boxed: inline, their state would stay
     // in every idle socket's task for its whole life.
     let Some(user) = Box::pin(admit(&mut socket, &node, token)).await else {
@@ -83,32 +83,11 @@ async fn serve(mut socket: WebSocket, node: Arc<Node>, token: Option<String>, fo
     let conn = ConnId::next();
     let span =
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
-    async move {
-        let labels = [format.label()];
-        node.metrics
-            .connections_opened
-            .with_label_values(&labels)
-            .inc();
-        node.metrics
-            .connections_open
-            .with_label_values(&labels)
-            .inc();
-        let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.stopped);
-        let mut session = Session::new(node.clone(), conn, user, format, out);
-        Box::pin(greet(&mut session, conn)).await;
-        let reason = driver::run(socket, session, queue, NativeCodec).await;
-        tracing::debug!(reason = reason.label(), "session closed");
-        node.metrics
-            .connections_open
-            .with_label_values(&labels)
-            .dec();
-        node.metrics
-            .connections_closed
-            .with_label_values(&[reason.label()])
-            .inc();
-    }
-    .instrument(span)
-    .await
+    let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.stopped);
+    let session = Session::new(node, conn, user, format, out);
+    driver::run(socket, session, queue, NativeCodec)
+        .instrument(span)
+        .await
 }
 
 /// Authenticates the socket and checks it is on the user's node; otherwise answers it
@@ -135,7 +114,7 @@ async fn admit(socket: &mut WebSocket, node: &Node, token: Option<String>) -> Op
 }
 
 /// Joins the automatic rooms, publishes the session's presence, and sends READY.
-async fn greet(session: &mut Session, conn: ConnId) {
+pub(super) async fn greet(session: &mut Session) {
     let mut rooms = Vec::new();
     for room in [Room::User(session.user_id().clone()), Room::Global] {
         match session.subscribe(&room).await {
@@ -152,7 +131,7 @@ async fn greet(session: &mut Session, conn: ConnId) {
     }
     let heartbeat = session.node().config.limits.heartbeat_interval_ms;
     session.send(frames::ready(
-        &conn.0.to_string(),
+        &session.conn().0.to_string(),
         render::id(session.user_id()),
         heartbeat,
         &rooms,

@@ -23,6 +23,10 @@ const MAX_ALL_PRESENCES: usize = 10_000;
 pub(super) struct NativeCodec;
 
 impl Codec for NativeCodec {
+    async fn on_open(&mut self, session: &mut Session) {
+        super::greet(session).await
+    }
+
     async fn on_frame(&mut self, session: &mut Session, frame: Frame) -> Result<(), Strike> {
         let metrics = session.node().metrics.clone();
         let op = match frame {

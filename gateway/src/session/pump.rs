@@ -1,0 +1,118 @@
+//! One socket driven by one task in both directions. Whenever the socket's task is polled,
+//! whatever it is waiting for (the next client frame, or the codec handling the last one),
+//! the frames the node queued for the socket are moved into the WebSocket, up to a batch, with
+//! one flush per batch. No split halves, no second task, no lock between reader and writer:
+//! an idle socket is one small task, and a delivery is one wake-up of that task.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use std::{
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+/// Frames moved into the socket before one flush (and before the task lets others run).
+const WRITE_BATCH: usize = 64;
+/// How long the goodbye (queued frames, close frame, close handshake) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct Pump {
+    /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
+    /// way here, each of which would otherwise keep its own copy in the socket's task.
+    socket: Box<WebSocket>,
+    frames: flume::r#async::RecvStream<'static, Message>,
+    /// Frames were written since the last completed flush.
+    unflushed: bool,
+    /// A write failed: the client is gone; reads report the end of the socket.
+    failed: bool,
+}
+
+impl Pump {
+    pub fn new(socket: Box<WebSocket>, frames: flume::Receiver<Message>) -> Self {
+        Pump {
+            socket,
+            frames: frames.into_stream(),
+            unflushed: false,
+            failed: false,
+        }
+    }
+
+    /// The next client frame (None once the socket is gone), writing queued frames meanwhile.
+    /// Cancel-safe: all state lives in `self`.
+    pub async fn next(&mut self) -> Option<Result<Message, axum::Error>> {
+        poll_fn(|cx| {
+            self.poll_write(cx);
+            if self.failed {
+                return Poll::Ready(None);
+            }
+            Pin::new(&mut self.socket).poll_next(cx)
+        })
+        .await
+    }
+
+    /// Runs `work` to completion, writing queued frames meanwhile (a failed write is
+    /// remembered for [`Pump::next`]; it does not cut `work` short).
+    pub async fn writing_while<F: Future>(&mut self, work: F) -> F::Output {
+        let mut work = pin!(work);
+        poll_fn(|cx| {
+            self.poll_write(cx);
+            work.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Says goodbye within [`CLOSE_TIMEOUT`]: the frames still queued (if `flush_queue`),
+    /// then `close` (if any), then the closing handshake.
+    pub async fn finish(&mut self, flush_queue: bool, close: Option<CloseFrame>) {
+        if self.failed {
+            return;
+        }
+        let goodbye = async {
+            if flush_queue {
+                while let Some(Some(frame)) = self.frames.next().now_or_never() {
+                    self.socket.feed(frame).await?;
+                }
+            }
+            if let Some(frame) = close {
+                self.socket.send(Message::Close(Some(frame))).await?;
+            }
+            self.socket.close().await
+        };
+        if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await {
+            tracing::debug!(%error, "closing the socket failed");
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) {
+        if self.failed {
+            return;
+        }
+        if let Err(error) = self.try_poll_write(cx) {
+            tracing::debug!(%error, "socket write failed");
+            self.failed = true;
+        }
+    }
+
+    fn try_poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), axum::Error> {
+        let mut moved = 0;
+        while moved < WRITE_BATCH && Pin::new(&mut self.socket).poll_ready(cx)?.is_ready() {
+            let Poll::Ready(Some(frame)) = Pin::new(&mut self.frames).poll_next(cx) else {
+                break;
+            };
+            Pin::new(&mut self.socket).start_send(frame)?;
+            self.unflushed = true;
+            moved += 1;
+        }
+        if moved == WRITE_BATCH {
+            // More may be queued and no wake-up is registered for them: come back after
+            // letting other tasks run.
+            cx.waker().wake_by_ref();
+        }
+        if self.unflushed && Pin::new(&mut self.socket).poll_flush(cx)?.is_ready() {
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+}
