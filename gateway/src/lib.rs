@@ -52,6 +52,9 @@ pub async fn run(
     node.draining.cancel();
     drain::run(&node).await;
     node.stopped.cancel();
+    for member in node.hub.sessions() {
+        member.outbound.close(session::CloseReason::ServerShutdown);
+    }
     // Sockets still open get "going away"; give their writers a moment to send it.
     let closing = async {
         while node.hub.session_count() > 0 {

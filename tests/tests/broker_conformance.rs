@@ -194,7 +194,12 @@ async fn dms_usernames_messages_and_personal_rooms() {
                 .await
                 .unwrap()
         );
-        assert!(!broker.create_dm(&id("d"), &[a.clone()]).await.unwrap());
+        assert!(
+            !broker
+                .create_dm(&id("d"), std::slice::from_ref(&a))
+                .await
+                .unwrap()
+        );
         assert_eq!(
             broker.dm_participants(&id("d")).await.unwrap(),
             Some(vec![a.clone(), b.clone()])

@@ -47,6 +47,10 @@ impl Session {
             outbound,
         });
         node.hub.open(&member);
+        // Opened after the node stopped (which closed the sessions it knew of): close at once.
+        if node.stopped.is_cancelled() {
+            member.outbound.close(super::CloseReason::ServerShutdown);
+        }
         let live_field = crate::live::session_field(&node, conn);
         Session {
             node,

@@ -42,6 +42,7 @@ pub trait Codec: Send {
 /// Everything an idle socket keeps lives in this future (its task), so it is kept small: the
 /// socket comes boxed, parameters are used in place rather than moved into new locals, and
 /// the greeting, per-frame and closing work is boxed and exists only while it runs.
+#[allow(clippy::manual_async_fn)] // on purpose: see the comment in the body
 pub fn run<C: Codec>(
     socket: Box<WebSocket>,
     mut session: Session,

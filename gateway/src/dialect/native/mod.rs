@@ -83,7 +83,7 @@ async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, token: Option<String
     let conn = ConnId::next();
     let span =
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
-    let (out, queue) = outbound::channel(node.config.limits.outbound_queue, &node.stopped);
+    let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let session = Session::new(node, conn, user, format, out);
     driver::run(socket, session, queue, NativeCodec)
         .instrument(span)
