@@ -180,3 +180,23 @@ async fn a_stopping_node_closes_its_sockets_and_exits_cleanly() {
         "the node did not exit cleanly after SIGTERM: {status:?}"
     );
 }
+
+#[tokio::test]
+async fn sockets_the_drain_did_not_reach_are_closed_as_going_away() {
+    // A grace period shorter than the drain's first batch: no RECONNECT goes out, and every
+    // socket still open when the node stops gets 1001.
+    let redis = RedisServer::start();
+    let mut gateway = gateway_on(
+        &redis,
+        "gw-r",
+        &["--shutdown-grace-ms", "500", "--drain-window-ms", "10000"],
+    );
+    let mut native = NativeClient::connect(&gateway, "7").await;
+    let mut events = NativeClient::connect_events(&gateway, "8").await;
+
+    gateway.terminate();
+    assert_eq!(native.expect_close().await, Some(1001));
+    assert_eq!(events.expect_close().await, Some(1001));
+    let status = gateway.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "exit: {status:?}");
+}
