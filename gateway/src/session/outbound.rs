@@ -36,7 +36,7 @@ pub struct Outbound {
     close: CloseSignal,
 }
 
-/// The receiving half, owned by the socket's writer.
+/// The receiving half, owned by the socket's task.
 pub struct OutboundQueue {
     pub rx: flume::Receiver<Message>,
     pub close: CloseSignal,
