@@ -18,6 +18,7 @@ pub struct Metrics {
     pub events_delivered: IntCounter,
     pub fanout_seconds: Histogram,
     pub fanout_latency_seconds: Histogram,
+    pub lease_renewal_seconds: Histogram,
     pub slow_consumer_closes: IntCounter,
     pub subscriptions: IntGauge,
     pub broker_lagged: IntCounter,
@@ -81,6 +82,15 @@ impl Metrics {
                 .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             )
             .unwrap(),
+            lease_renewal_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateway_lease_renewal_seconds",
+                    "Time to renew every live-state lease this node holds (one round; rounds run \
+                     every third of GATEWAY_LIVE_TTL_MS and must stay well below it).",
+                )
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )
+            .unwrap(),
             slow_consumer_closes: IntCounter::new(
                 "gateway_slow_consumer_closes_total",
                 "Sockets closed because their outbound queue was full.",
@@ -123,6 +133,7 @@ impl Metrics {
             Box::new(self.events_delivered.clone()),
             Box::new(self.fanout_seconds.clone()),
             Box::new(self.fanout_latency_seconds.clone()),
+            Box::new(self.lease_renewal_seconds.clone()),
             Box::new(self.slow_consumer_closes.clone()),
             Box::new(self.subscriptions.clone()),
             Box::new(self.broker_lagged.clone()),

@@ -61,6 +61,7 @@ async fn gateway_and_dispatcher_metrics_pass_promtool() {
         "gateway_events_delivered_total",
         "gateway_fanout_seconds_bucket",
         "gateway_fanout_latency_seconds_bucket",
+        "gateway_lease_renewal_seconds_bucket",
         "gateway_redis_subscriptions",
         "gateway_slow_consumer_closes_total",
         "gateway_redis_errors_total",
