@@ -13,8 +13,10 @@ use std::{
     time::Duration,
 };
 
-/// Frames moved into the socket before one flush (and before the task lets others run).
+/// Frames moved into the socket before one flush.
 const WRITE_BATCH: usize = 64;
+/// Batches written in one poll before the task lets others run.
+const BATCHES_PER_POLL: usize = 8;
 /// How long the goodbye (queued frames, close frame, close handshake) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -96,6 +98,24 @@ impl Pump {
     }
 
     fn try_poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), axum::Error> {
+        for _ in 0..BATCHES_PER_POLL {
+            let moved = self.move_batch(cx)?;
+            if self.unflushed && Pin::new(&mut self.socket).poll_flush(cx)?.is_ready() {
+                self.unflushed = false;
+            }
+            if moved < WRITE_BATCH || self.unflushed {
+                // The queue is empty or the socket is full: a wake-up is registered either way.
+                return Ok(());
+            }
+        }
+        // More may be queued and no wake-up is registered for it: come back after letting
+        // other tasks run.
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    /// Moves up to [`WRITE_BATCH`] queued frames into the socket's write buffer.
+    fn move_batch(&mut self, cx: &mut Context<'_>) -> Result<usize, axum::Error> {
         let mut moved = 0;
         while moved < WRITE_BATCH && Pin::new(&mut self.socket).poll_ready(cx)?.is_ready() {
             let Poll::Ready(Some(frame)) = Pin::new(&mut self.frames).poll_next(cx) else {
@@ -105,14 +125,6 @@ impl Pump {
             self.unflushed = true;
             moved += 1;
         }
-        if moved == WRITE_BATCH {
-            // More may be queued and no wake-up is registered for them: come back after
-            // letting other tasks run.
-            cx.waker().wake_by_ref();
-        }
-        if self.unflushed && Pin::new(&mut self.socket).poll_flush(cx)?.is_ready() {
-            self.unflushed = false;
-        }
-        Ok(())
+        Ok(moved)
     }
 }
