@@ -12,11 +12,21 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing(config.log_json);
+    raise_open_file_limit();
     let broker = Broker::connect(&config.broker).await?;
     let listener = listen(config.listen)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     gateway::run(listener, config, broker, shutdown).await
+}
+
+/// Every socket is a file descriptor, and container runtimes often start processes with a soft
+/// limit of 1,024: take the hard limit, as Go's runtime does for its servers.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
 }
 
 /// Binds with a deep accept queue: a reconnect wave (a drained node's clients) arrives as a
