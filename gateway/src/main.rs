@@ -3,11 +3,6 @@ use gateway::Config;
 use shared::broker::Broker;
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc keeps the many small per-socket allocations compact (measured in
-/// docs/PERFORMANCE.md: lower RSS per idle socket than the system allocator).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
