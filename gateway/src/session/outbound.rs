@@ -80,10 +80,6 @@ impl Outbound {
     pub fn close(&self, reason: CloseReason) {
         self.close.close(reason);
     }
-
-    pub fn close_signal(&self) -> &CloseSignal {
-        &self.close
-    }
 }
 
 impl CloseSignal {
