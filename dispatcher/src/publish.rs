@@ -10,23 +10,24 @@ use crate::{error::ApiError, state::AppState};
 use shared::{
     broker::BrokerError,
     event::{Envelope, Event, Moderation},
+    history::Position,
     id::Id,
     room::Room,
 };
 use std::{future::Future, time::Instant};
 
 impl AppState {
-    /// Publishes `event` on `room`; returns the history offset.
-    pub async fn publish(&self, room: Room, event: Event) -> Result<String, ApiError> {
+    /// Publishes `event` on `room`; returns its place in the room's history.
+    pub async fn publish(&self, room: Room, event: Event) -> Result<Position, ApiError> {
         let envelope = Envelope::new(event);
         let started = Instant::now();
         let result = self.broker.publish(&room, &envelope).await;
         self.metrics
             .observe_publish(started.elapsed(), result.is_ok());
         match result {
-            Ok(offset) => {
-                tracing::debug!(%room, event = envelope.event.name(), offset, "published");
-                Ok(offset)
+            Ok(position) => {
+                tracing::debug!(%room, event = envelope.event.name(), offset = position.offset, epoch = %position.epoch, "published");
+                Ok(position)
             }
             Err(error) => {
                 tracing::warn!(%room, event = envelope.event.name(), "publication failed");
@@ -35,15 +36,28 @@ impl AppState {
         }
     }
 
+    /// Publishes `event` on `room` without a place in its history (typing indicators).
+    pub async fn publish_transient(&self, room: Room, event: Event) -> Result<(), ApiError> {
+        let envelope = Envelope::new(event);
+        let started = Instant::now();
+        let result = self.broker.publish_transient(&room, &envelope).await;
+        self.metrics
+            .observe_publish(started.elapsed(), result.is_ok());
+        result.map_err(|error| {
+            tracing::warn!(%room, event = envelope.event.name(), %error, "publication failed");
+            error.into()
+        })
+    }
+
     /// Publishes `event` on `room`; if that fails, runs `undo` (best effort, logged).
     pub async fn publish_or_undo<T>(
         &self,
         room: Room,
         event: Event,
         undo: impl Future<Output = Result<T, BrokerError>>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Position, ApiError> {
         match self.publish(room, event).await {
-            Ok(offset) => Ok(offset),
+            Ok(position) => Ok(position),
             Err(failed) => {
                 if let Err(error) = undo.await {
                     tracing::warn!(error = %error, "could not undo a state change after a failed publication");

@@ -121,6 +121,11 @@ pub struct Limits {
     /// Rooms one socket may join, the automatic ones included.
     #[arg(long, env = "GATEWAY_MAX_ROOMS_PER_SOCKET", default_value_t = 1000)]
     pub max_rooms_per_socket: usize,
+    /// Most events one `SUBSCRIBE {since}` replays; a client that missed more is answered
+    /// `recovered: false` (and reloads through the API). Also the most a node fetches to fill
+    /// one room's gap after its Redis link came back.
+    #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 1000)]
+    pub max_replay: usize,
     /// User ids one PRESENCE_SUBSCRIBE may name.
     #[arg(long, env = "GATEWAY_PRESENCE_MAX_IDS", default_value_t = 100)]
     pub presence_max_ids: usize,
@@ -140,6 +145,7 @@ impl Default for Limits {
             frames_per_second: 60,
             invalid_frames_per_minute: 20,
             max_rooms_per_socket: 1000,
+            max_replay: 1000,
             presence_max_ids: 100,
             presence_allow_all: false,
         }

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub broker_lagged: IntCounter,
     pub broker_errors: IntCounter,
     pub broker_reconnects: IntCounter,
+    pub events_repeated: IntCounter,
+    pub events_refilled: IntCounter,
+    pub stream_gaps: IntCounterVec,
 }
 
 impl Metrics {
@@ -111,6 +114,21 @@ impl Metrics {
                 "Failed broker commands (subscribe, unsubscribe, access checks).",
             )
             .unwrap(),
+            events_repeated: IntCounter::new(
+                "gateway_events_repeated_total",
+                "Broker messages dropped because the node had already delivered their offset (a history refill overlapping live traffic).",
+            )
+            .unwrap(),
+            events_refilled: IntCounter::new(
+                "gateway_events_refilled_total",
+                "Events the node delivered from history because pub/sub had not brought them (link loss, lag).",
+            )
+            .unwrap(),
+            stream_gaps: IntCounterVec::new(
+                Opts::new("gateway_stream_gaps_total", "Gaps in a room's offsets seen by the node, by outcome: filled from history, or lost (sockets told their copy is stale)."),
+                &["outcome"],
+            )
+            .unwrap(),
             broker_reconnects: IntCounter::new(
                 "gateway_redis_reconnects_total",
                 "Times the subscriber connection came back and re-subscribed.",
@@ -139,6 +157,9 @@ impl Metrics {
             Box::new(self.broker_lagged.clone()),
             Box::new(self.broker_errors.clone()),
             Box::new(self.broker_reconnects.clone()),
+            Box::new(self.events_repeated.clone()),
+            Box::new(self.events_refilled.clone()),
+            Box::new(self.stream_gaps.clone()),
         ];
         for c in collectors {
             self.registry.register(c).expect("metric names are unique");

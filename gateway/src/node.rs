@@ -36,12 +36,14 @@ impl Node {
         let metrics = Metrics::new();
         let subscriber = broker.subscriber().await?;
         let messages = subscriber.messages();
-        let (hub, changes) = hub::Hub::new(metrics.clone());
+        let (hub, queues) = hub::Hub::new(metrics.clone());
         let hub = Arc::new(hub);
         let stopped = CancellationToken::new();
+        let (resync_tx, resyncs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(hub::subscriptions::run(
             subscriber,
-            changes,
+            queues.changes,
+            resync_tx,
             metrics.clone(),
             stopped.clone(),
         ));
@@ -62,7 +64,12 @@ impl Node {
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
         });
-        tokio::spawn(hub::fanout::run(node.clone(), messages));
+        tokio::spawn(hub::fanout::run(
+            node.clone(),
+            messages,
+            resyncs,
+            queues.seeds,
+        ));
         Ok(node)
     }
 

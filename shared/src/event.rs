@@ -1,5 +1,6 @@
 //! The event catalogue (DESIGN §3) and the envelope every Redis publication carries:
-//! seed 001's `{type, timestamp, data}` plus `id` (event uuid) and `offset` (history id).
+//! seed 001's `{type, timestamp, data}` plus `id` (event uuid), and `offset` and `epoch` (the
+//! event's place in its room's history, see [`crate::history`]).
 
 use crate::id::Id;
 use serde::{Deserialize, Serialize};
@@ -179,9 +180,13 @@ pub struct Envelope {
     pub event: Event,
     pub timestamp: String,
     pub id: uuid::Uuid,
-    /// The history stream id; set by the broker when it appends to history.
+    /// The event's number in its room's history (1, 2, 3, ...); set by the broker when it
+    /// appends to history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub offset: Option<u64>,
+    /// The room history's epoch the offset belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 impl Envelope {
@@ -192,6 +197,7 @@ impl Envelope {
             timestamp: now_rfc3339(),
             id: uuid::Uuid::now_v7(),
             offset: None,
+            epoch: None,
         }
     }
 
@@ -266,7 +272,8 @@ mod tests {
             channel_id: Id::parse("c1").unwrap(),
             changes,
         }));
-        env.offset = Some("1-0".into());
+        env.offset = Some(1);
+        env.epoch = Some("e1".into());
         let back: Envelope = serde_json::from_str(&env.to_json()).unwrap();
         assert_eq!(back, env);
     }

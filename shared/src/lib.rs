@@ -7,6 +7,7 @@ pub mod auth;
 pub mod broker;
 pub mod event;
 pub mod fleet;
+pub mod history;
 pub mod id;
 pub mod live;
 pub mod options;

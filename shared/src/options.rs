@@ -26,6 +26,8 @@ pub struct BrokerOptions {
     /// Milliseconds a Redis command may take before it fails (and the caller answers 503).
     #[arg(long, env = "REDIS_COMMAND_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_command_timeout_ms: u64,
+    #[command(flatten)]
+    pub history: crate::history::HistoryOptions,
 }
 
 impl Default for BrokerOptions {
@@ -34,6 +36,7 @@ impl Default for BrokerOptions {
             redis_url: "memory://".into(),
             redis_key_prefix: String::new(),
             redis_command_timeout_ms: 2000,
+            history: Default::default(),
         }
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod chat;
+pub mod follower;
 pub mod http;
 pub mod native;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod redis_cluster;
 pub mod stack;
@@ -14,11 +16,13 @@ pub mod ws;
 
 pub use auth::*;
 pub use chat::Chat;
+pub use follower::{Follower, assert_exactly_once};
 pub use http::{Api, Method};
-pub use native::NativeClient;
+pub use native::{NativeClient, assert_subscribed};
 pub use process::{
     Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, ServiceProcess, free_port,
 };
+pub use proxy::ChaosProxy;
 pub use redis::RedisServer;
 pub use redis_cluster::RedisCluster;
 pub use stack::{Publisher, Stack, gateway_on, metric, publish};

@@ -56,14 +56,20 @@ impl NativeClient {
         self.ws.recv_json().await
     }
 
-    /// Joins `room`; panics unless the answer is `SUBSCRIBED` for it.
-    pub async fn subscribe(&mut self, room: &str) {
+    /// Joins `room`; panics unless the answer is `SUBSCRIBED` for it. Returns the room's
+    /// position `{offset, epoch}` as the answer gives it.
+    pub async fn subscribe(&mut self, room: &str) -> Value {
         let reply = self.try_subscribe(room).await;
-        assert_eq!(
-            reply,
-            json!({"type": "SUBSCRIBED", "room": room}),
-            "SUBSCRIBE {room}"
-        );
+        assert_subscribed(&reply, room);
+        reply["data"].clone()
+    }
+
+    /// Sends `SUBSCRIBE {room, since}` and returns the next frame (SUBSCRIBED or ERROR).
+    pub async fn try_subscribe_since(&mut self, room: &str, since: &Value) -> Value {
+        self.ws
+            .send_json(json!({"op": "SUBSCRIBE", "room": room, "since": since}))
+            .await;
+        self.ws.recv_json().await
     }
 
     /// Leaves `room`; panics unless the answer is `UNSUBSCRIBED` for it.
@@ -159,6 +165,15 @@ impl DerefMut for NativeClient {
     fn deref_mut(&mut self) -> &mut WsClient {
         &mut self.ws
     }
+}
+
+/// Panics unless `frame` is `SUBSCRIBED` for `room` with the room's position
+/// (`data: {offset, epoch}`, and `recovered` only after a `since`).
+pub fn assert_subscribed(frame: &Value, room: &str) {
+    assert_eq!(frame["type"], "SUBSCRIBED", "SUBSCRIBE {room}: {frame}");
+    assert_eq!(frame["room"], room, "{frame}");
+    assert!(frame["data"]["offset"].is_u64(), "an offset: {frame}");
+    assert!(frame["data"]["epoch"].is_string(), "an epoch: {frame}");
 }
 
 /// The native `ERROR` frame, with the room it is about when there is one.

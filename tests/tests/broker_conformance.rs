@@ -71,7 +71,7 @@ async fn publish_delivers_the_envelope_with_its_offset_to_subscribers_only() {
             .publish(&Room::Channel(id("2")), &envelope)
             .await
             .unwrap();
-        let offset = broker
+        let position = broker
             .publish(&Room::Channel(id("1")), &envelope)
             .await
             .unwrap();
@@ -86,7 +86,8 @@ async fn publish_delivers_the_envelope_with_its_offset_to_subscribers_only() {
             "only the subscribed channel arrives"
         );
         let received: Value = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(received["offset"], Value::String(offset));
+        assert_eq!(received["offset"], position.offset);
+        assert_eq!(received["epoch"], position.epoch.as_str());
         assert_eq!(received["type"], "channel_deleted");
         let back: Envelope = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(back.id, envelope.id);
@@ -254,9 +255,9 @@ async fn redis_keeps_a_bounded_history_per_room_under_the_prefix() {
     let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef {
         channel_id: id("9"),
     }));
-    let mut offsets = Vec::new();
+    let mut positions = Vec::new();
     for _ in 0..3 {
-        offsets.push(
+        positions.push(
             broker
                 .publish(&Room::Channel(id("9")), &envelope)
                 .await
@@ -271,9 +272,128 @@ async fn redis_keeps_a_bounded_history_per_room_under_the_prefix() {
     assert!(ttl > 0, "history expires");
     let last = redis.cli(&["XREVRANGE", "p:history:{channel:9}", "+", "-", "COUNT", "1"]);
     assert!(
-        last.contains(&offsets[2]),
+        last.starts_with(&format!("{}-0", positions[2].offset)),
         "the offset is the stream id: {last}"
     );
+    assert_eq!(
+        redis.cli(&["HGET", "p:history:{channel:9}:meta", "e"]),
+        positions[2].epoch
+    );
+    let meta_ttl: i64 = redis
+        .cli(&["TTL", "p:history:{channel:9}:meta"])
+        .parse()
+        .unwrap();
+    assert!(meta_ttl > 0, "the epoch expires with the history");
+}
+
+/// Publishes `n` events on channel `c` and returns their positions.
+async fn publish_n(broker: &Broker, c: &str, n: usize) -> Vec<shared::history::Position> {
+    let mut positions = Vec::new();
+    for _ in 0..n {
+        let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef { channel_id: id(c) }));
+        positions.push(broker.publish(&Room::Channel(id(c)), &envelope).await.unwrap());
+    }
+    positions
+}
+
+#[tokio::test]
+async fn offsets_count_up_per_room_within_one_epoch_and_history_reads_after_one() {
+    with_each_broker(|broker| async move {
+        // A first read gives the room its epoch, which the first publication keeps.
+        let before = broker.history_after("channel:h1", 0, 10).await.unwrap();
+        assert_eq!(before.top.offset, 0);
+        assert!(before.events.is_empty());
+        let positions = publish_n(&broker, "h1", 5).await;
+        let offsets: Vec<u64> = positions.iter().map(|p| p.offset).collect();
+        assert_eq!(offsets, [1, 2, 3, 4, 5]);
+        assert!(positions.iter().all(|p| p.epoch == before.top.epoch), "{positions:?}");
+        // Another room counts on its own.
+        assert_eq!(publish_n(&broker, "h2", 1).await[0].offset, 1);
+
+        let read = broker.history_after("channel:h1", 2, 10).await.unwrap();
+        assert_eq!(read.top, positions[4]);
+        let got: Vec<u64> = read.events.iter().map(|(o, _)| *o).collect();
+        assert_eq!(got, [3, 4, 5]);
+        assert!(read.is_complete_after(2));
+        // Each entry is the payload as published, offset and epoch included.
+        let third: Value = serde_json::from_slice(&read.events[0].1).unwrap();
+        assert_eq!(third["offset"], 3);
+        assert_eq!(third["epoch"], positions[0].epoch.as_str());
+        assert_eq!(third["type"], "channel_deleted");
+        // The limit cuts the read, which then is not complete.
+        let cut = broker.history_after("channel:h1", 0, 2).await.unwrap();
+        assert_eq!(cut.events.len(), 2);
+        assert!(!cut.is_complete_after(0));
+        // Nothing after the top.
+        assert!(broker.history_after("channel:h1", 5, 10).await.unwrap().events.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_channel_starts_its_history_over_in_a_new_epoch() {
+    with_each_broker(|broker| async move {
+        let owner = id("1");
+        broker.create_channel(&channel("h3", false), Some(&owner)).await.unwrap();
+        let first = publish_n(&broker, "h3", 2).await;
+        assert!(broker.delete_channel(&id("h3")).await.unwrap());
+        let after = publish_n(&broker, "h3", 1).await;
+        assert_eq!(after[0].offset, 1);
+        assert_ne!(after[0].epoch, first[1].epoch, "a reset history has a new epoch");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn history_is_trimmed_to_its_length_and_then_reads_as_incomplete() {
+    let redis = RedisServer::start();
+    let mut opts = BrokerOptions {
+        redis_url: redis.url(),
+        ..BrokerOptions::default()
+    };
+    opts.history.history_max_len = 10;
+    for broker in [
+        Broker::connect(&BrokerOptions {
+            redis_url: "memory://".into(),
+            ..opts.clone()
+        })
+        .await
+        .unwrap(),
+        Broker::connect(&opts).await.unwrap(),
+    ] {
+        // Redis trims whole blocks (MAXLEN ~): publish well past one block of 100.
+        publish_n(&broker, "t1", 450).await;
+        let read = broker.history_after("channel:t1", 0, 1000).await.unwrap();
+        assert_eq!(read.top.offset, 450);
+        assert!(read.events.len() < 450, "trimmed: {}", read.events.len());
+        assert!(!read.is_complete_after(0), "the first events are gone");
+        let recent = broker.history_after("channel:t1", 445, 1000).await.unwrap();
+        assert!(recent.is_complete_after(445), "the last ones are there");
+    }
+}
+
+#[tokio::test]
+async fn redis_starts_a_new_epoch_when_the_history_is_lost() {
+    let redis = RedisServer::start();
+    let opts = BrokerOptions {
+        redis_url: redis.url(),
+        ..BrokerOptions::default()
+    };
+    let broker = Broker::connect(&opts).await.unwrap();
+    let first = publish_n(&broker, "e1", 3).await;
+    // The stream evicted while its meta survives: the offsets cannot be trusted any more.
+    redis.cli(&["DEL", "history:{channel:e1}"]);
+    let second = publish_n(&broker, "e1", 1).await;
+    assert_ne!(second[0].epoch, first[2].epoch);
+    assert_eq!(second[0].offset, 1);
+    // Everything gone (a restart without persistence): again a new epoch.
+    redis.cli(&["FLUSHALL"]);
+    let third = publish_n(&broker, "e1", 1).await;
+    assert_ne!(third[0].epoch, second[0].epoch);
+    assert_eq!(third[0].offset, 1);
+    let read = broker.history_after("channel:e1", 0, 10).await.unwrap();
+    assert_eq!(read.top, third[0]);
+    assert_eq!(read.events.len(), 1);
 }
 
 #[tokio::test]

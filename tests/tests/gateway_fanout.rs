@@ -105,7 +105,8 @@ async fn a_channel_message_reaches_events_clients_on_both_nodes_as_published() {
     let from_a = on_a.recv_json().await;
     let from_b = on_b.recv_json().await;
     assert_envelope(&from_a, "channel_message", "channel:42");
-    assert!(from_a["offset"].is_string(), "the history offset: {from_a}");
+    assert!(from_a["offset"].is_u64(), "the history offset: {from_a}");
+    assert!(from_a["epoch"].is_string(), "the history epoch: {from_a}");
     let data = &from_a["data"];
     assert_eq!(
         data["channel_id"], "42",

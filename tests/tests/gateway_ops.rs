@@ -240,10 +240,7 @@ async fn type_is_an_alias_of_op() {
     client
         .send_json(json!({"type": "SUBSCRIBE", "room": ROOM}))
         .await;
-    assert_eq!(
-        client.recv_json().await,
-        json!({"type": "SUBSCRIBED", "room": ROOM})
-    );
+    assert_subscribed(&client.recv_json().await, ROOM);
     client
         .send_json(json!({"type": "UNSUBSCRIBE", "room": ROOM}))
         .await;
@@ -260,10 +257,7 @@ async fn the_room_argument_may_sit_inside_data() {
     client
         .send_json(json!({"op": "SUBSCRIBE", "data": {"room": ROOM}}))
         .await;
-    assert_eq!(
-        client.recv_json().await,
-        json!({"type": "SUBSCRIBED", "room": ROOM})
-    );
+    assert_subscribed(&client.recv_json().await, ROOM);
 }
 
 #[tokio::test]

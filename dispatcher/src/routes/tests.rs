@@ -131,7 +131,7 @@ async fn a_channel_lives_and_dies() {
         event["data"],
         json!({"channel_id": "c1", "channel_name": "general", "kind": "text", "public": true})
     );
-    assert!(event["offset"].is_string());
+    assert!(event["offset"].is_u64());
 
     let again = app
         .as_user(

@@ -25,7 +25,9 @@ pub struct TypingBody {
     user_id: Option<Id>,
 }
 
-/// 204; the user must be an unbanned member. The body is optional. Publishes `user_typing`.
+/// 204; the user must be an unbanned member. The body is optional. Publishes `user_typing`
+/// without keeping it in history (a typing indicator is worthless a moment later, and must
+/// not be replayed to a client recovering the room).
 pub async fn typing(
     State(state): State<AppState>,
     actor: Actor,
@@ -42,6 +44,8 @@ pub async fn typing(
         user_id: user.id,
         is_typing: body.is_typing.unwrap_or(true),
     });
-    state.publish(Room::Channel(channel_id), event).await?;
+    state
+        .publish_transient(Room::Channel(channel_id), event)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -73,6 +73,18 @@ impl Inbound {
         }
     }
 
+    /// The event's place in its room's history: `(offset, epoch)`, when it has one.
+    pub fn position(&self) -> Option<(u64, &str)> {
+        match (&self.envelope, &self.generic) {
+            (Some(envelope), _) => Some((envelope.offset?, envelope.epoch.as_deref()?)),
+            (None, Some(generic)) => Some((
+                generic.get("offset")?.as_u64()?,
+                generic.get("epoch")?.as_str()?,
+            )),
+            (None, None) => None,
+        }
+    }
+
     /// How long ago the event was published, by its `timestamp` (None when absent or in the
     /// future, as clock skew can make it).
     pub fn age(&self) -> Option<std::time::Duration> {
@@ -142,5 +154,16 @@ pub fn render_reconnect(format: Format, url: Option<String>) -> Message {
 pub fn render_revoked(format: Format, room: &str) -> Message {
     match format {
         Format::Native | Format::Events => native::frames::unsubscribed(room),
+    }
+}
+
+/// The notice a socket gets when events of a room it is in were lost to this node (history
+/// trimmed or reset while the node's Redis link was down): its copy of the room is stale as of
+/// `position`; events after it follow live.
+pub fn render_stale(format: Format, room: &str, position: &shared::history::Position) -> Message {
+    match format {
+        Format::Native | Format::Events => {
+            native::frames::subscribed(room, position, Some(false))
+        }
     }
 }

@@ -2,33 +2,63 @@
 //! and queued to each local socket in its room with `try_send` (a full queue closes that
 //! socket, never delays the others). Moderation events also take sockets out of rooms (and
 //! users out of voice) here.
+//!
+//! Events of rooms with history are checked against the room's last offset on this node
+//! ([`super::streams`]): repeats are dropped, gaps are filled from history first, and after the
+//! node's Redis link comes back every room is caught up from history. What cannot be filled
+//! (trimmed, or the history was reset) is announced to the room's sockets as stale.
 
+use super::streams::{Check, Streams};
 use crate::{
-    dialect::{Inbound, Rendered, render_revoked},
+    dialect::{Inbound, Rendered, render_revoked, render_stale},
     live::voice,
     node::Node,
     session::{ConnId, Delivery, MemberRef},
 };
+use axum::extract::ws::Message;
+use futures_util::StreamExt;
 use shared::{
     Id,
     broker::{ALL_PRESENCE, BrokerMessage, MessageStream, RecvError},
     event::Event,
+    history::Position,
 };
 use std::{collections::HashSet, sync::Arc, time::Instant};
+use tokio::sync::mpsc;
 
-pub async fn run(node: Arc<Node>, mut messages: MessageStream) {
+/// Rooms whose history is read at once when the node catches up after a reconnect.
+const CATCH_UP_IN_FLIGHT: usize = 64;
+
+/// Runs until the node stops. `resyncs` fires when the node's subscriptions were restored
+/// after its Redis link came back: every room is then caught up from history.
+pub async fn run(
+    node: Arc<Node>,
+    mut messages: MessageStream,
+    mut resyncs: mpsc::UnboundedReceiver<()>,
+    mut seeds: mpsc::UnboundedReceiver<super::Seed>,
+) {
     let metrics = &node.metrics;
+    let mut streams = Streams::default();
     loop {
         let received = tokio::select! {
             biased;
             _ = node.stopped.cancelled() => return,
+            Some(()) = resyncs.recv() => {
+                catch_up_all(&node, &mut streams).await;
+                continue;
+            }
+            Some((room, generation, position)) = seeds.recv() => {
+                streams.seed(&room, generation, position.offset, &position.epoch);
+                continue;
+            }
             received = messages.recv() => received,
         };
         match received {
-            Ok(message) => deliver(&node, message),
+            Ok(message) => receive(&node, &mut streams, message).await,
             Err(RecvError::Lagged(lost)) => {
                 metrics.broker_lagged.inc_by(lost);
-                tracing::error!(lost, "fan-out fell behind the broker; messages were lost");
+                tracing::error!(lost, "fan-out fell behind the broker; refilling from history");
+                catch_up_all(&node, &mut streams).await;
             }
             Err(RecvError::Closed) => {
                 tracing::error!("broker message stream closed");
@@ -38,18 +68,197 @@ pub async fn run(node: Arc<Node>, mut messages: MessageStream) {
     }
 }
 
-fn deliver(node: &Arc<Node>, message: BrokerMessage) {
-    let (hub, metrics) = (&node.hub, &node.metrics);
+/// Handles one broker message: checks its room's continuity, then delivers it.
+async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage) {
+    let metrics = &node.metrics;
     metrics.events_received.inc();
-    let started = Instant::now();
     let Some(inbound) = Inbound::parse(&message.channel, message.payload) else {
         metrics.events_unroutable.inc();
         tracing::warn!(channel = %String::from_utf8_lossy(&message.channel), "dropping a broker message that is not an event");
         return;
     };
+    if !message.via_pattern
+        && let Some((offset, epoch)) = inbound.position()
+    {
+        let room = inbound.room.as_str();
+        if let Some(generation) = node.hub.with_members(room, |r| r.generation) {
+            match streams.check(room, generation, offset, epoch) {
+                Check::InOrder => {}
+                Check::Repeat => {
+                    metrics.events_repeated.inc();
+                    return;
+                }
+                Check::Gap { after } => {
+                    fill_gap(node, room, after, offset, epoch).await;
+                }
+                Check::NewEpoch => {
+                    let position = Position {
+                        offset: offset - 1,
+                        epoch: epoch.to_owned(),
+                    };
+                    metrics.stream_gaps.with_label_values(&["lost"]).inc();
+                    tracing::warn!(room, "room history was reset; its sockets are told");
+                    announce_stale(node, room, &position);
+                }
+            }
+            streams.advance(room, generation, offset, epoch);
+        } else {
+            streams.forget(room);
+        }
+    }
+    deliver(node, &inbound, message.via_pattern);
+}
+
+/// Delivers the room's events after `after` and before `next` from history, or tells the
+/// room's sockets they are stale when history no longer holds them all.
+async fn fill_gap(
+    node: &Arc<Node>,
+    room: &str,
+    after: u64,
+    next: u64,
+    epoch: &str,
+) {
+    let missing = next - after - 1;
+    let limit = node.config.limits.max_replay;
+    let read = if missing as usize <= limit {
+        node.broker.history_after(room, after, missing as usize).await.ok()
+    } else {
+        None
+    };
+    let filled = read.filter(|read| {
+        read.top.epoch == epoch
+            && read.events.len() as u64 == missing
+            && read.events.iter().zip(after + 1..).all(|((o, _), want)| *o == want)
+    });
+    match filled {
+        Some(read) => {
+            node.metrics
+                .stream_gaps
+                .with_label_values(&["filled"])
+                .inc();
+            tracing::info!(room, missing, "filled a gap from history");
+            deliver_history(node, room, read.events);
+        }
+        None => {
+            node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
+            tracing::warn!(room, missing, "a gap could not be filled from history; its sockets are told");
+            let position = Position {
+                offset: next - 1,
+                epoch: epoch.to_owned(),
+            };
+            announce_stale(node, room, &position);
+        }
+    }
+}
+
+/// Catches every room with a local socket up with its history: what was published while the
+/// node's subscriptions were down is delivered, or the room's sockets are told it is lost.
+async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
+    let limit = node.config.limits.max_replay;
+    // Rooms the node still holds, as the same hub room (not left and joined again since).
+    let rooms: Vec<(String, u64, u64, String)> = streams
+        .snapshot()
+        .into_iter()
+        .filter(|(room, generation, _, _)| {
+            node.hub.with_members(room, |r| r.generation) == Some(*generation)
+        })
+        .collect();
+    tracing::info!(rooms = rooms.len(), "catching up rooms from history");
+    let broker = node.broker.clone();
+    let mut reads = futures_util::stream::iter(rooms)
+        .map(|(room, generation, offset, epoch)| {
+            let broker = broker.clone();
+            async move {
+                let read = broker.history_after(&room, offset, limit).await;
+                (room, generation, offset, epoch, read)
+            }
+        })
+        .buffered(CATCH_UP_IN_FLIGHT);
+    while let Some((room, generation, offset, epoch, read)) = reads.next().await {
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                // The next event in the room reveals the gap and fills it.
+                node.metrics.broker_errors.inc();
+                tracing::warn!(%error, room, "catch-up read failed");
+                continue;
+            }
+        };
+        let moved = read.top.epoch != epoch || read.top.offset > offset;
+        if !moved {
+            continue;
+        }
+        if read.top.epoch == epoch && read.is_complete_after(offset) {
+            node.metrics
+                .stream_gaps
+                .with_label_values(&["filled"])
+                .inc();
+            deliver_history(node, &room, read.events);
+        } else {
+            node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
+            tracing::warn!(room, "events missed while the link was down are no longer in history");
+            announce_stale(node, &room, &read.top);
+        }
+        streams.advance(&room, generation, read.top.offset, &read.top.epoch);
+    }
+}
+
+/// Delivers events read from history (each as published) to the room's sockets.
+fn deliver_history(node: &Arc<Node>, room: &str, events: Vec<(u64, bytes::Bytes)>) {
+    for (_, payload) in events {
+        if let Some(inbound) = Inbound::parse(room.as_bytes(), payload) {
+            node.metrics.events_refilled.inc();
+            deliver(node, &inbound, false);
+        }
+    }
+}
+
+/// Tells the room's sockets that events up to `position` may be missing from what they got.
+fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
+    let cap = node.config.limits.outbound_queue;
+    node.hub.with_members(room, |members| {
+        queue_to_members(members, None, cap, |member| {
+            Some(render_stale(member.format, room, position))
+        });
+    });
+}
+
+/// Queues a frame to each member of a room (`frame` picks it, or skips the member), holding
+/// it for seats that are catching up. Returns how many were queued or held.
+fn queue_to_members(
+    members: &super::RoomMembers,
+    offset: Option<u64>,
+    cap: usize,
+    frame: impl Fn(&MemberRef) -> Option<Message>,
+) -> (u64, u64) {
+    let mut seats = members.catching_up.as_ref().map(|c| c.lock());
+    let (mut delivered, mut overflowed) = (0, 0);
+    for member in members.members.values() {
+        let Some(frame) = frame(member) else {
+            continue;
+        };
+        let frame = match seats.as_mut() {
+            Some(seats) => match super::catchup::route(seats, member.conn, offset, frame, cap) {
+                Some(frame) => frame,
+                None => continue,
+            },
+            None => frame,
+        };
+        match member.outbound.try_send(frame) {
+            Delivery::Queued => delivered += 1,
+            Delivery::Overflowed => overflowed += 1,
+            Delivery::Gone => {}
+        }
+    }
+    (delivered, overflowed)
+}
+
+fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
+    let (hub, metrics) = (&node.hub, &node.metrics);
+    let started = Instant::now();
     // A message that came through the all-presence pattern goes to that room's followers,
     // except those who also follow the user directly (they get the direct copy).
-    let (room, skip) = if message.via_pattern {
+    let (room, skip) = if via_pattern {
         let direct: HashSet<ConnId> = hub
             .with_members(&inbound.room, |r| r.members.keys().copied().collect())
             .unwrap_or_default();
@@ -57,10 +266,10 @@ fn deliver(node: &Arc<Node>, message: BrokerMessage) {
     } else {
         (inbound.room.as_str(), HashSet::new())
     };
-    let effect = if message.via_pattern {
+    let effect = if via_pattern {
         Effect::default()
     } else {
-        Effect::of(&inbound)
+        Effect::of(inbound)
     };
     if let Some(user) = effect.evict_user {
         revoke(hub.evict_user(room, user), room);
@@ -68,30 +277,26 @@ fn deliver(node: &Arc<Node>, message: BrokerMessage) {
     if let Some((channel, user)) = effect.leave_voice {
         tokio::spawn(voice::evict(node.clone(), channel, user));
     }
-    let rendered = Rendered::new(&inbound);
+    let rendered = Rendered::new(inbound);
     let (to_user, from_user) = (inbound.recipient(), inbound.sender());
-    let delivered = hub.with_members(room, |room| {
-        let mut delivered = 0;
-        for member in room.members.values() {
+    let offset = inbound.position().map(|(offset, _)| offset);
+    let cap = node.config.limits.outbound_queue;
+    let delivered = hub.with_members(room, |members| {
+        queue_to_members(members, offset, cap, |member| {
             if to_user.is_some_and(|u| u != &member.user)
                 || from_user == Some(&member.user)
                 || skip.contains(&member.conn)
             {
-                continue;
+                return None;
             }
-            let Some(frame) = rendered.frame(member.format) else {
-                continue;
-            };
-            match member.outbound.try_send(frame) {
-                Delivery::Queued => delivered += 1,
-                Delivery::Overflowed => metrics.slow_consumer_closes.inc(),
-                Delivery::Gone => {}
-            }
-        }
-        delivered
+            rendered.frame(member.format)
+        })
     });
     match delivered {
-        Some(n) => metrics.events_delivered.inc_by(n),
+        Some((n, overflowed)) => {
+            metrics.events_delivered.inc_by(n);
+            metrics.slow_consumer_closes.inc_by(overflowed);
+        }
         None => metrics.events_unroutable.inc(),
     }
     if effect.evict_all {

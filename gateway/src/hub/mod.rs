@@ -1,7 +1,9 @@
 //! The node's room registry: which local sockets are in which room, reference-counted onto
 //! one broker subscription per room, and the fan-out that delivers broker messages to them.
 
+pub mod catchup;
 pub mod fanout;
+pub mod streams;
 pub mod subscriptions;
 
 use crate::{
@@ -11,8 +13,9 @@ use crate::{
 use shared::Id;
 use std::{
     collections::HashMap,
-    sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
+use catchup::{CatchingUp, Released};
 use subscriptions::Change;
 use tokio::sync::{mpsc, watch};
 
@@ -20,6 +23,12 @@ use tokio::sync::{mpsc, watch};
 pub struct RoomMembers {
     pub members: HashMap<ConnId, MemberRef>,
     ready: watch::Receiver<bool>,
+    /// Seats whose live events are held while they catch up on history (created on the
+    /// room's first catch-up).
+    pub catching_up: Option<Arc<CatchingUp>>,
+    /// Tells this room apart from an earlier one of the same name (the node left the room
+    /// and joined it again): its stream continuity starts over.
+    pub generation: u64,
 }
 
 /// What [`Hub::join`] did.
@@ -35,24 +44,56 @@ pub struct Hub {
     /// Every open session, for the registry's connection count and for drain.
     sessions: Mutex<HashMap<ConnId, MemberRef>>,
     changes: mpsc::UnboundedSender<Change>,
+    /// Positions subscribers read, for the fan-out's continuity ([`streams::Streams::seed`]).
+    seeds: mpsc::UnboundedSender<Seed>,
     metrics: Metrics,
 }
 
+/// A room position a subscriber read: (room, hub room generation, position).
+pub type Seed = (String, u64, shared::history::Position);
+
+/// The receiving ends the node's background tasks take from a new [`Hub`].
+pub struct HubQueues {
+    pub changes: mpsc::UnboundedReceiver<Change>,
+    pub seeds: mpsc::UnboundedReceiver<Seed>,
+}
+
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Hub {
-    /// A hub and the receiving end of its subscription changes (for [`subscriptions::run`]).
-    /// The change queue is unbounded by design: it holds at most one entry per room
-    /// transition, and transitions are bounded by the (rate-limited) joins that cause them.
-    pub fn new(metrics: Metrics) -> (Self, mpsc::UnboundedReceiver<Change>) {
-        let (changes, rx) = mpsc::unbounded_channel();
+    /// A hub and the receiving ends of its subscription changes (for [`subscriptions::run`])
+    /// and seeds (for [`fanout::run`]). Both queues are unbounded by design: they hold at most
+    /// one entry per room transition or subscription, and those are bounded by the
+    /// (rate-limited) client ops that cause them.
+    pub fn new(metrics: Metrics) -> (Self, HubQueues) {
+        let (changes, changes_rx) = mpsc::unbounded_channel();
+        let (seeds, seeds_rx) = mpsc::unbounded_channel();
         (
             Hub {
                 rooms: RwLock::default(),
                 sessions: Mutex::default(),
                 changes,
+                seeds,
                 metrics,
             },
-            rx,
+            HubQueues {
+                changes: changes_rx,
+                seeds: seeds_rx,
+            },
         )
+    }
+
+    /// Tells the fan-out the position a subscriber of `room` read.
+    pub fn seed(&self, room: &str, position: &shared::history::Position) {
+        if let Some(generation) = self.with_members(room, |r| r.generation) {
+            // The receiver lives as long as the node.
+            let _ = self
+                .seeds
+                .send((room.to_owned(), generation, position.clone()));
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<String, RoomMembers>> {
@@ -107,8 +148,33 @@ impl Hub {
 
     /// Adds a socket to a room; the first socket in a room subscribes the node to it.
     pub fn join(&self, room: &str, member: &MemberRef) -> Joined {
+        self.seat(room, member, false)
+    }
+
+    /// Like [`Self::join`], with the seat held: its live events wait (see [`catchup`]) until
+    /// [`Self::release`]. A socket already in the room is held too.
+    pub fn join_held(&self, room: &str, member: &MemberRef) -> Joined {
+        self.seat(room, member, true)
+    }
+
+    /// Queues what was held for the socket past `covered_to` and turns its seat live.
+    pub async fn release(&self, room: &str, member: &MemberRef, covered_to: u64) -> Released {
+        let held = self.read().get(room).and_then(|r| r.catching_up.clone());
+        match held {
+            Some(held) => held.release(member.conn, covered_to, &member.outbound).await,
+            None => Released::Live,
+        }
+    }
+
+    fn seat(&self, room: &str, member: &MemberRef, held: bool) -> Joined {
         let mut rooms = self.write();
         if let Some(entry) = rooms.get_mut(room) {
+            if held {
+                entry
+                    .catching_up
+                    .get_or_insert_with(Arc::default)
+                    .hold_seat(member.conn);
+            }
             if entry.members.contains_key(&member.conn) {
                 return Joined::Already;
             }
@@ -118,11 +184,18 @@ impl Hub {
         let (ready_tx, ready) = watch::channel(false);
         let mut members = HashMap::new();
         members.insert(member.conn, member.clone());
+        let catching_up = held.then(|| {
+            let catching_up = Arc::new(CatchingUp::default());
+            catching_up.hold_seat(member.conn);
+            catching_up
+        });
         rooms.insert(
             room.to_owned(),
             RoomMembers {
                 members,
                 ready: ready.clone(),
+                catching_up,
+                generation: next_generation(),
             },
         );
         self.request(Change::Subscribe {
@@ -139,6 +212,9 @@ impl Hub {
             return false;
         };
         let removed = entry.members.remove(&conn).is_some();
+        if let Some(held) = &entry.catching_up {
+            held.drop_seat(conn);
+        }
         if entry.members.is_empty() {
             rooms.remove(room);
             self.request(Change::Unsubscribe {
@@ -171,6 +247,9 @@ impl Hub {
             .collect();
         for m in &evicted {
             entry.members.remove(&m.conn);
+            if let Some(held) = &entry.catching_up {
+                held.drop_seat(m.conn);
+            }
         }
         if entry.members.is_empty() {
             rooms.remove(room);

@@ -1,6 +1,7 @@
 //! The one task that owns the node's broker subscriber: it applies the hub's room
 //! transitions in order (batched), retries while the broker is down, and re-subscribes
-//! every live room after the connection comes back.
+//! every live room after the connection comes back, then asks the fan-out to catch the rooms
+//! up from history (what was published meanwhile never reached the node).
 
 use crate::metrics::Metrics;
 use shared::broker::Subscriber;
@@ -34,23 +35,26 @@ struct Wanted {
 pub async fn run(
     subscriber: Subscriber,
     mut changes: mpsc::UnboundedReceiver<Change>,
+    resyncs: mpsc::UnboundedSender<()>,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     let mut reconnections = subscriber.reconnections();
     let mut live: HashSet<String> = HashSet::new();
     let mut pending: HashMap<String, Wanted> = HashMap::new();
-    let mut first_connect = true;
+    // Set on a reconnection; the fan-out is asked to catch up once every room is live again.
+    let mut resync_due = false;
     loop {
         let retry = !pending.is_empty();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
             _ = reconnections.next() => {
-                if !std::mem::take(&mut first_connect) {
-                    metrics.broker_reconnects.inc();
-                    tracing::info!(rooms = live.len(), "broker connection is back, re-subscribing");
-                }
+                // The subscriber connected before this task listened, so every notice is a
+                // reconnection (a spurious one only costs an idempotent re-subscribe).
+                metrics.broker_reconnects.inc();
+                tracing::info!(rooms = live.len(), "broker connection is back, re-subscribing");
+                resync_due = true;
                 // The server forgot our subscriptions: every live room is wanted again.
                 for room in live.drain() {
                     pending.entry(room).or_default().subscribed = true;
@@ -67,6 +71,11 @@ pub async fn run(
         }
         apply(&subscriber, &mut live, &mut pending, &metrics).await;
         metrics.subscriptions.set(live.len() as i64);
+        if resync_due && pending.values().all(|wanted| !wanted.subscribed) {
+            resync_due = false;
+            // The receiver lives as long as the node.
+            let _ = resyncs.send(());
+        }
     }
 }
 

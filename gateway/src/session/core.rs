@@ -1,11 +1,19 @@
 //! One authenticated socket's state: its rooms and its outbound queue. Joining a room checks
 //! the shared ACL, joins the node's registry, waits for the broker subscription to be live,
 //! then checks the ACL again (so a ban racing the join cannot leave the socket inside).
+//!
+//! Subscribing to a room with history also reads the room's position (and, with `since`, the
+//! events the client missed) while the seat's live events are held, then queues the dialect's
+//! answer, the replay and the held events in offset order before the seat goes live.
 
-use super::{ConnId, Delivery, Member, MemberRef, Outbound};
-use crate::{dialect::Format, hub::Joined, node::Node};
+use super::{CloseReason, ConnId, Delivery, Member, MemberRef, Outbound};
+use crate::{
+    dialect::Format,
+    hub::{Joined, catchup::Released},
+    node::Node,
+};
 use axum::extract::ws::Message;
-use shared::{Id, Room, auth::User};
+use shared::{Id, Room, auth::User, history::Position};
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 /// How long a join waits for the node's broker subscription before giving up.
@@ -19,6 +27,16 @@ pub enum SubscribeError {
     TooManyRooms,
     #[error("room unavailable, try again")]
     Unavailable,
+}
+
+/// What subscribing to a room found: the room's position at the switch to live events and,
+/// when the client gave `since`, whether everything after it is being replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub position: Position,
+    /// None without `since`; false when the events after it are no longer all in history
+    /// (trimmed, or another epoch): the client must reload the room through the API.
+    pub recovered: Option<bool>,
 }
 
 pub struct Session {
@@ -96,13 +114,98 @@ impl Session {
         &self.member.outbound
     }
 
-    /// Joins `room` if the user may read it.
-    pub async fn subscribe(&mut self, room: &Room) -> Result<(), SubscribeError> {
+    /// Joins `room` without reading its history: the automatic rooms at connect time.
+    pub async fn enter(&mut self, room: &Room) -> Result<(), SubscribeError> {
+        self.join(room.to_string(), Some(room)).await
+    }
+
+    /// Joins `room` if the user may read it, replaying what the client missed after `since`.
+    /// `answer` renders the dialect's reply, which is queued before the replay and the live
+    /// events that follow it.
+    pub async fn subscribe(
+        &mut self,
+        room: &Room,
+        since: Option<&Position>,
+        answer: impl FnOnce(&Subscription) -> Message + Send,
+    ) -> Result<Subscription, SubscribeError> {
         if matches!(room, Room::Presence(_)) {
             // Presence is followed with PRESENCE_SUBSCRIBE, not joined as a room.
             return Err(SubscribeError::Forbidden);
         }
-        self.join(room.to_string(), Some(room)).await
+        let name = room.to_string();
+        self.make_room_for(&name)?;
+        self.check_access(room).await?;
+        let (hub, member) = (self.node.hub.clone(), self.member.clone());
+        let added = match hub.join_held(&name, &member) {
+            Joined::Added(mut ready) => {
+                let live =
+                    tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready.wait_for(|live| *live)).await;
+                if !matches!(live, Ok(Ok(_))) {
+                    hub.leave(&name, member.conn);
+                    return Err(SubscribeError::Unavailable);
+                }
+                true
+            }
+            Joined::Already => false,
+        };
+        let read = match self.check_access(room).await {
+            Ok(()) => self.read_history(&name, since).await,
+            Err(e) => Err(e),
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                if added {
+                    hub.leave(&name, member.conn);
+                    self.rooms.remove(&name);
+                } else {
+                    hub.release(&name, &member, 0).await;
+                }
+                return Err(e);
+            }
+        };
+        self.rooms.insert(name.clone());
+        hub.seed(&name, &read.top);
+        let recovered = since.map(|since| {
+            since.epoch == read.top.epoch && read.is_complete_after(since.offset)
+        });
+        let subscription = Subscription {
+            position: read.top.clone(),
+            recovered,
+        };
+        self.send(answer(&subscription));
+        let replay = if recovered == Some(true) {
+            read.events
+        } else {
+            Vec::new()
+        };
+        let replayed = crate::hub::catchup::replay(&name, replay, &member).await;
+        let released = hub.release(&name, &member, read.top.offset).await;
+        if !replayed || released == Released::Failed {
+            member.outbound.close(CloseReason::SlowConsumer);
+        }
+        Ok(subscription)
+    }
+
+    /// The room's position, and with `since` the events after it (up to the replay limit).
+    async fn read_history(
+        &self,
+        room: &str,
+        since: Option<&Position>,
+    ) -> Result<shared::history::HistoryRead, SubscribeError> {
+        let (after, limit) = match since {
+            Some(since) => (since.offset, self.node.config.limits.max_replay),
+            None => (u64::MAX, 0),
+        };
+        self.node
+            .broker
+            .history_after(room, after, limit)
+            .await
+            .map_err(|error| {
+                self.node.metrics.broker_errors.inc();
+                tracing::warn!(%error, room, "history read failed");
+                SubscribeError::Unavailable
+            })
     }
 
     /// Follows a user's presence updates (`presence:<id>`, readable by all).
@@ -116,10 +219,10 @@ impl Session {
             .await
     }
 
-    /// Joins the room `name`, checking read access to `room` when given.
-    async fn join(&mut self, name: String, room: Option<&Room>) -> Result<(), SubscribeError> {
+    /// Errs when joining `name` would take the socket past its room limit.
+    fn make_room_for(&mut self, name: &str) -> Result<(), SubscribeError> {
         let max = self.node.config.limits.max_rooms_per_socket;
-        if !self.rooms.contains(&name) && self.rooms.len() >= max {
+        if !self.rooms.contains(name) && self.rooms.len() >= max {
             // Rooms the node took the socket out of (kick, ban, deletion) no longer count.
             let (hub, conn) = (&self.node.hub, self.member.conn);
             self.rooms.retain(|r| hub.is_member(r, conn));
@@ -127,6 +230,12 @@ impl Session {
                 return Err(SubscribeError::TooManyRooms);
             }
         }
+        Ok(())
+    }
+
+    /// Joins the room `name`, checking read access to `room` when given.
+    async fn join(&mut self, name: String, room: Option<&Room>) -> Result<(), SubscribeError> {
+        self.make_room_for(&name)?;
         if let Some(room) = room {
             self.check_access(room).await?;
         }

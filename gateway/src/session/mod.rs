@@ -8,7 +8,7 @@ mod live;
 pub mod outbound;
 pub mod pump;
 
-pub use core::{Session, SubscribeError};
+pub use core::{Session, SubscribeError, Subscription};
 pub use outbound::{CloseSignal, Delivery, Outbound};
 
 use crate::dialect::Format;

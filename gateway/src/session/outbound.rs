@@ -19,6 +19,9 @@ use std::{
     task::Poll,
 };
 
+/// How long [`Outbound::send_waiting`] waits for room in a full queue.
+const SEND_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What happened to a frame handed to [`Outbound::try_send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -74,6 +77,23 @@ impl Outbound {
                 Delivery::Overflowed
             }
             Err(flume::TrySendError::Disconnected(_)) => Delivery::Gone,
+        }
+    }
+
+    /// Queues `frame`, waiting while the queue is full (for replays, which the socket's own
+    /// task writes while it waits; never on the fan-out path). A socket that takes no frame
+    /// for [`SEND_WAIT_LIMIT`] is closed as a slow consumer.
+    pub async fn send_waiting(&self, frame: Message) -> Delivery {
+        if self.close.is_closed() {
+            return Delivery::Gone;
+        }
+        match tokio::time::timeout(SEND_WAIT_LIMIT, self.tx.send_async(frame)).await {
+            Ok(Ok(())) => Delivery::Queued,
+            Ok(Err(_)) => Delivery::Gone,
+            Err(_) => {
+                self.close.close(CloseReason::SlowConsumer);
+                Delivery::Overflowed
+            }
         }
     }
 

@@ -10,7 +10,8 @@
 //! | `Pchan:{<id>}:messages` | hash | message id → author id |
 //! | `Pdm:{<id>}:participants` | set | user ids |
 //! | `Pusernames` | hash | user id → display name |
-//! | `Phistory:{<room>}` | stream | field `e`: the published envelope, `MAXLEN ~ 1000`, 24 h TTL |
+//! | `Phistory:{<room>}` | stream | entry id `<offset>-0`, field `e`: the published envelope; `MAXLEN ~ HISTORY_MAX_LEN`, `HISTORY_TTL_SECS` after the last publication |
+//! | `Phistory:{<room>}:meta` | hash | `e` the epoch, `s` the newest offset; same TTL as the stream |
 //! | `Plive:{<room>}` | hash | live state of a room (presence of `presence:<u>`, voice of `channel:<c>`): session → entry |
 //! | `Plive:{<room>}:exp` | hash | session → lease expiry (ms) |
 //! | `Plive:{<room>}:ver` | string | version, bumped by every change |
@@ -67,6 +68,11 @@ impl Keys {
 
     pub fn history(&self, room: &str) -> String {
         format!("{}history:{{{room}}}", self.prefix)
+    }
+
+    /// The epoch and newest offset of `room`'s history (same hash slot as the stream).
+    pub fn history_meta(&self, room: &str) -> String {
+        format!("{}history:{{{room}}}:meta", self.prefix)
     }
 
     /// The live map of `room` and its companions: entries, lease expiries, version, current

@@ -6,11 +6,12 @@ use super::{BrokerError, BrokerMessage, RecvError};
 use crate::{
     acl::{Channel, Role, Standing},
     fleet::NodeInfo,
+    history::{HistoryOptions, HistoryRead, Position, new_epoch},
     id::Id,
 };
 use bytes::Bytes;
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex, PoisonError},
 };
 use tokio::sync::broadcast;
@@ -23,28 +24,52 @@ pub(super) struct State {
     messages: HashMap<Id, HashMap<Id, Id>>,
     dms: HashMap<Id, BTreeSet<Id>>,
     usernames: HashMap<Id, String>,
-    offsets: HashMap<String, u64>,
+    histories: HashMap<String, RoomHistory>,
     nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
     pub(super) live: HashMap<String, super::memory_live::LiveMap>,
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
+}
+
+/// One room's history: its epoch, newest offset and the retained events (count-bounded;
+/// the in-process broker keeps them until it stops, it has no TTL).
+struct RoomHistory {
+    epoch: String,
+    top: u64,
+    events: VecDeque<(u64, Bytes)>,
+}
+
+impl RoomHistory {
+    fn new() -> Self {
+        RoomHistory {
+            epoch: new_epoch(),
+            top: 0,
+            events: VecDeque::new(),
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct MemoryBroker {
     state: Arc<Mutex<State>>,
     bus: broadcast::Sender<BrokerMessage>,
+    max_len: usize,
 }
 
 impl Default for MemoryBroker {
     fn default() -> Self {
-        MemoryBroker {
-            state: Arc::default(),
-            bus: broadcast::channel(1 << 16).0,
-        }
+        Self::new(&HistoryOptions::default())
     }
 }
 
 impl MemoryBroker {
+    pub fn new(history: &HistoryOptions) -> Self {
+        MemoryBroker {
+            state: Arc::default(),
+            bus: broadcast::channel(1 << 16).0,
+            max_len: usize::try_from(history.history_max_len).unwrap_or(usize::MAX),
+        }
+    }
+
     pub(super) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -56,18 +81,58 @@ impl MemoryBroker {
         }
     }
 
-    pub async fn publish(&self, channel: &str, payload: &str) -> Result<String, BrokerError> {
-        let offset = self.with(|s| {
-            let n = s.offsets.entry(channel.to_owned()).or_default();
-            *n += 1;
-            format!("{n}-0")
-        });
-        let body = format!(
-            "{},\"offset\":\"{offset}\"}}",
-            &payload[..payload.len() - 1]
-        );
-        self.send(channel, body);
-        Ok(offset)
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<Position, BrokerError> {
+        // Under the state lock, so that publication order is offset order, as in Redis.
+        let max_len = self.max_len;
+        Ok(self.with(|s| {
+            let history = s
+                .histories
+                .entry(channel.to_owned())
+                .or_insert_with(RoomHistory::new);
+            history.top += 1;
+            let body = format!(
+                "{},\"offset\":{},\"epoch\":\"{}\"}}",
+                &payload[..payload.len() - 1],
+                history.top,
+                history.epoch
+            );
+            history.events.push_back((history.top, Bytes::from(body.clone())));
+            while history.events.len() > max_len {
+                history.events.pop_front();
+            }
+            self.send(channel, body);
+            Position {
+                offset: history.top,
+                epoch: history.epoch.clone(),
+            }
+        }))
+    }
+
+    pub async fn history_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, BrokerError> {
+        Ok(self.with(|s| {
+            let history = s
+                .histories
+                .entry(room.to_owned())
+                .or_insert_with(RoomHistory::new);
+            HistoryRead {
+                top: Position {
+                    offset: history.top,
+                    epoch: history.epoch.clone(),
+                },
+                events: history
+                    .events
+                    .iter()
+                    .filter(|(offset, _)| *offset > after)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
+            }
+        }))
     }
 
     /// Hands a payload to every subscriber of `channel`.
@@ -127,6 +192,7 @@ impl MemoryBroker {
             s.members.remove(id);
             s.bans.remove(id);
             s.messages.remove(id);
+            s.histories.remove(&format!("channel:{id}"));
             s.channels.remove(id).is_some()
         }))
     }

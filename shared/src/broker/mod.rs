@@ -14,17 +14,13 @@ use crate::{
     acl::{Channel, Role, Standing},
     event::Envelope,
     fleet::NodeInfo,
+    history::{HistoryRead, Position},
     id::Id,
     live::{LeaseOp, LiveKind, LiveSnapshot},
     options::BrokerOptions,
     room::Room,
 };
 use bytes::Bytes;
-
-/// Entries kept per room history stream (approximate, `XADD MAXLEN ~`).
-pub const HISTORY_MAXLEN: u64 = 1000;
-/// Seconds a room's history lives after its last event.
-pub const HISTORY_TTL_SECS: u64 = 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -80,7 +76,7 @@ impl Broker {
     /// Connects to `opts.redis_url`, or starts a fresh in-process broker for `memory://`.
     pub async fn connect(opts: &BrokerOptions) -> Result<Broker, BrokerError> {
         if opts.redis_url.starts_with("memory://") {
-            Ok(Broker::memory())
+            Ok(Broker::Memory(memory::MemoryBroker::new(&opts.history)))
         } else {
             Ok(Broker::Redis(redis::RedisBroker::connect(opts).await?))
         }
@@ -92,11 +88,27 @@ impl Broker {
     }
 
     /// Appends `envelope` to `room`'s history and publishes it on `room`, atomically.
-    /// Returns the history offset, which the published copy carries as `offset`.
-    pub async fn publish(&self, room: &Room, envelope: &Envelope) -> Result<String, BrokerError> {
+    /// Returns the event's position, which the published copy carries as `offset` and `epoch`.
+    pub async fn publish(
+        &self,
+        room: &Room,
+        envelope: &Envelope,
+    ) -> Result<Position, BrokerError> {
         let channel = room.to_string();
         let payload = envelope.to_json();
         dispatch!(self.publish(&channel, &payload))
+    }
+
+    /// Up to `limit` events of `room`'s history after offset `after` (oldest first), and the
+    /// room's position. A room without history gets its epoch here, so the position a first
+    /// subscriber is told stays valid once events arrive.
+    pub async fn history_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, BrokerError> {
+        dispatch!(self.history_after(room, after, limit))
     }
 
     /// Publishes `envelope` on `room` without keeping it in history: typing indicators and

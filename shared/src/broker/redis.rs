@@ -1,28 +1,67 @@
 //! The Redis broker (fred): one multiplexed client for commands, one subscriber connection
 //! per [`RedisSubscriber`]. Writes that must be atomic run as Lua scripts.
 
-use super::{BrokerError, BrokerMessage, HISTORY_MAXLEN, HISTORY_TTL_SECS, Keys, RecvError};
+use super::{BrokerError, BrokerMessage, Keys, RecvError};
 use crate::{
     acl::{Channel, Role, Standing},
     event::ChannelKind,
     fleet::NodeInfo,
+    history::{HistoryOptions, HistoryRead, Position, new_epoch},
     id::Id,
     options::BrokerOptions,
 };
+use bytes::Bytes;
 use fred::{clients::SubscriberClient, prelude::*, types::scripts::Script};
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use tokio::sync::broadcast;
 
-/// XADD to history, then PUBLISH (or SPUBLISH on a cluster) the payload with the new stream
-/// id spliced in as `offset`. KEYS[1] history stream; ARGV channel, payload (a JSON object),
-/// maxlen, ttl, publish command.
+/// Appends to history and publishes, in one step. The room's meta hash holds its epoch
+/// (`e`) and newest offset (`s`); a missing meta hash, or a stream lost while the meta says
+/// events were written, starts a new epoch (ARGV[6]) from offset 0. The next offset is spliced
+/// into the payload with the epoch, the result stored as stream entry `<offset>-0` and
+/// PUBLISHed (SPUBLISH on a cluster: the keys share the channel's hash slot).
+/// KEYS[1] stream, KEYS[2] meta; ARGV channel, payload (a JSON object), maxlen, ttl,
+/// publish command, new epoch. Returns {offset, epoch}.
 static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-local offset = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch or (redis.call('EXISTS', KEYS[1]) == 0 and tonumber(redis.call('HGET', KEYS[2], 's') or '0') > 0) then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
+local body = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'e', body)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call(ARGV[5], ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"offset":"' .. offset .. '"}')
-return offset
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call(ARGV[5], ARGV[1], body)
+return {offset, epoch}
+"#,
+    )
+});
+
+/// Reads history after an offset. A room without a meta hash gets one (epoch ARGV[3], offset
+/// 0), so the position a subscriber is told stays valid when the first event comes.
+/// KEYS[1] stream, KEYS[2] meta; ARGV after, limit, new epoch, ttl.
+/// Returns {epoch, newest offset, entries}.
+static HISTORY_AFTER: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+local top = tonumber(redis.call('HGET', KEYS[2], 's') or '0')
+local entries = {}
+if tonumber(ARGV[1]) < top and tonumber(ARGV[2]) > 0 then
+  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+end
+return {epoch, top, entries}
 "#,
     )
 });
@@ -71,6 +110,7 @@ pub struct RedisBroker {
     command_timeout: Duration,
     /// On a Redis Cluster, pub/sub is sharded (SPUBLISH/SSUBSCRIBE).
     sharded: bool,
+    history: HistoryOptions,
 }
 
 /// Slots of the command client's notification channels (fred's default).
@@ -107,6 +147,7 @@ impl RedisBroker {
             sharded: config.server.is_clustered(),
             builder_config: config,
             command_timeout,
+            history: opts.history.clone(),
         })
     }
 
@@ -124,17 +165,61 @@ impl RedisBroker {
         })
     }
 
-    pub async fn publish(&self, channel: &str, payload: &str) -> Result<String, BrokerError> {
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<Position, BrokerError> {
+        let keys = vec![self.keys.history(channel), self.keys.history_meta(channel)];
         let args = vec![
             channel.to_owned(),
             payload.to_owned(),
-            HISTORY_MAXLEN.to_string(),
-            HISTORY_TTL_SECS.to_string(),
+            self.history.history_max_len.to_string(),
+            self.history.history_ttl_secs.to_string(),
             self.publish_command().to_owned(),
+            new_epoch(),
         ];
-        Ok(PUBLISH
-            .evalsha_with_reload(&self.client, vec![self.keys.history(channel)], args)
-            .await?)
+        let (offset, epoch): (u64, String) =
+            PUBLISH.evalsha_with_reload(&self.client, keys, args).await?;
+        Ok(Position { offset, epoch })
+    }
+
+    pub async fn history_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<HistoryRead, BrokerError> {
+        let keys = vec![self.keys.history(room), self.keys.history_meta(room)];
+        let args = vec![
+            after.to_string(),
+            limit.to_string(),
+            new_epoch(),
+            self.history.history_ttl_secs.to_string(),
+        ];
+        let reply: Value = HISTORY_AFTER
+            .evalsha_with_reload(&self.client, keys, args)
+            .await?;
+        let corrupt = |detail: &str| BrokerError::Corrupt {
+            key: self.keys.history(room),
+            detail: detail.to_owned(),
+        };
+        let Value::Array(mut parts) = reply else {
+            return Err(corrupt("history read answered no array"));
+        };
+        if parts.len() != 3 {
+            return Err(corrupt("history read answered the wrong shape"));
+        }
+        let entries = parts.pop().expect("three parts");
+        let offset = parts.pop().and_then(|v| v.as_u64()).ok_or_else(|| corrupt("no offset"))?;
+        let epoch = parts.pop().and_then(|v| v.into_string()).ok_or_else(|| corrupt("no epoch"))?;
+        let events = match entries {
+            Value::Array(entries) => entries
+                .into_iter()
+                .map(|entry| stream_entry(entry).ok_or_else(|| corrupt("unreadable entry")))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        Ok(HistoryRead {
+            top: Position { offset, epoch },
+            events,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), BrokerError> {
@@ -205,7 +290,8 @@ impl RedisBroker {
     }
 
     pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
-        let history = self.keys.history(&format!("channel:{id}"));
+        let room = format!("channel:{id}");
+        let history = vec![self.keys.history(&room), self.keys.history_meta(&room)];
         let existed: i64 = self.client.del(self.keys.channel(id)).await?;
         // One DEL per hash slot: the channel's keys share one, its history another.
         let _: i64 = self
@@ -443,6 +529,20 @@ impl RedisBroker {
     pub(super) fn publish_command(&self) -> &'static str {
         if self.sharded { "SPUBLISH" } else { "PUBLISH" }
     }
+}
+
+/// One XRANGE entry `[id, [field, value]]` as (offset, payload): the id is `<offset>-0`.
+fn stream_entry(entry: Value) -> Option<(u64, Bytes)> {
+    let Value::Array(mut parts) = entry else {
+        return None;
+    };
+    let Value::Array(fields) = parts.pop()? else {
+        return None;
+    };
+    let id = parts.pop()?.into_string()?;
+    let offset = id.strip_suffix("-0")?.parse().ok()?;
+    let payload = fields.into_iter().nth(1)?.into_bytes()?;
+    Some((offset, payload))
 }
 
 fn kind_str(kind: ChannelKind) -> &'static str {

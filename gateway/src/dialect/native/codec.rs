@@ -3,7 +3,7 @@
 //! `VOICE_SIGNAL`, whose `data` is the signal itself).
 
 use serde_json::{Map, Value};
-use shared::{Id, Room};
+use shared::{Id, Room, history::Position};
 
 /// A parsed client frame.
 #[derive(Debug, PartialEq)]
@@ -13,6 +13,8 @@ pub enum Op {
     },
     Subscribe {
         room: RoomArg,
+        /// Where the client's copy of the room stands: replay what came after.
+        since: Option<Position>,
     },
     Unsubscribe {
         room: RoomArg,
@@ -117,6 +119,34 @@ impl Args {
         serde_json::from_value(value.clone()).map_err(|_| Invalid::Argument(error))
     }
 
+    /// `since: {offset, epoch}`, if given (null counts as absent).
+    fn since(&self) -> Result<Option<Position>, Invalid> {
+        let since = match self.get("since") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Object(since)) => since,
+            Some(_) => {
+                return Err(Invalid::Argument(
+                    "since must be an object {offset, epoch}",
+                ));
+            }
+        };
+        let offset = match since.get("offset") {
+            Some(Value::Number(n)) => n.as_u64().ok_or(Invalid::Argument(
+                "since.offset must be a non-negative integer",
+            ))?,
+            _ => {
+                return Err(Invalid::Argument(
+                    "since.offset must be a non-negative integer",
+                ));
+            }
+        };
+        let epoch = match since.get("epoch") {
+            Some(Value::String(epoch)) if !epoch.is_empty() && epoch.len() <= 64 => epoch.clone(),
+            _ => return Err(Invalid::Argument("since.epoch must be the room's epoch string")),
+        };
+        Ok(Some(Position { offset, epoch }))
+    }
+
     fn presence_target(&self) -> Result<PresenceTarget, Invalid> {
         const IDS: &str = "user_ids must be a list of user ids";
         match (self.get("user_ids"), self.get("user_id"), self.get("all")) {
@@ -151,7 +181,10 @@ pub fn parse(text: &str) -> Result<Op, Invalid> {
         "IDENTIFY" => Ok(Op::Identify {
             token: args.string("token")?,
         }),
-        "SUBSCRIBE" => Ok(Op::Subscribe { room: args.room()? }),
+        "SUBSCRIBE" => Ok(Op::Subscribe {
+            room: args.room()?,
+            since: args.since()?,
+        }),
         "UNSUBSCRIBE" => Ok(Op::Unsubscribe { room: args.room()? }),
         "HEARTBEAT" => Ok(Op::Heartbeat),
         "TYPING" => Ok(Op::Typing {
@@ -234,7 +267,8 @@ mod tests {
         assert_eq!(
             parse(r#"{"op":"SUBSCRIBE","room":"channel:42"}"#),
             Ok(Op::Subscribe {
-                room: room("channel:42")
+                room: room("channel:42"),
+                since: None
             })
         );
         assert_eq!(
@@ -259,7 +293,8 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"SUBSCRIBE","data":{"room":"global"}}"#),
             Ok(Op::Subscribe {
-                room: room("global")
+                room: room("global"),
+                since: None
             })
         );
         assert_eq!(
@@ -273,7 +308,8 @@ mod tests {
         assert_eq!(
             parse(r#"{"op":"SUBSCRIBE","room":"guild:1"}"#),
             Ok(Op::Subscribe {
-                room: RoomArg::Invalid("guild:1".into())
+                room: RoomArg::Invalid("guild:1".into()),
+                since: None
             })
         );
     }
@@ -328,6 +364,32 @@ mod tests {
             parse(r#"{"op":"PRESENCE_SUBSCRIBE","all":true}"#),
             Ok(Op::PresenceSubscribe(PresenceTarget::All))
         );
+    }
+
+    #[test]
+    fn subscribe_reads_since() {
+        assert_eq!(
+            parse(r#"{"op":"SUBSCRIBE","room":"channel:1","since":{"offset":7,"epoch":"ab12"}}"#),
+            Ok(Op::Subscribe {
+                room: room("channel:1"),
+                since: Some(Position {
+                    offset: 7,
+                    epoch: "ab12".into()
+                })
+            })
+        );
+        for (bad, message) in [
+            (r#""7""#, "since must be an object {offset, epoch}"),
+            (r#"{"offset":"7","epoch":"e"}"#, "since.offset must be a non-negative integer"),
+            (r#"{"offset":-1,"epoch":"e"}"#, "since.offset must be a non-negative integer"),
+            (r#"{"offset":1.5,"epoch":"e"}"#, "since.offset must be a non-negative integer"),
+            (r#"{"epoch":"e"}"#, "since.offset must be a non-negative integer"),
+            (r#"{"offset":1}"#, "since.epoch must be the room's epoch string"),
+            (r#"{"offset":1,"epoch":3}"#, "since.epoch must be the room's epoch string"),
+        ] {
+            let frame = format!(r#"{{"op":"SUBSCRIBE","room":"channel:1","since":{bad}}}"#);
+            assert_eq!(parse(&frame), Err(Invalid::Argument(message)), "{frame}");
+        }
     }
 
     #[test]

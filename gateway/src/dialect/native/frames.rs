@@ -3,6 +3,7 @@
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
 use serde_json::Value;
+use shared::history::Position;
 
 #[derive(Serialize)]
 struct Frame<'a> {
@@ -34,8 +35,14 @@ pub fn ready(
     frame("READY", None, Some(data))
 }
 
-pub fn subscribed(room: &str) -> Message {
-    frame("SUBSCRIBED", Some(room), None)
+/// `{"type":"SUBSCRIBED","room":...,"data":{"offset","epoch"[,"recovered"]}}`: the room's
+/// position as of the switch to live events; `recovered` answers a `since`.
+pub fn subscribed(room: &str, position: &Position, recovered: Option<bool>) -> Message {
+    let mut data = serde_json::json!({"offset": position.offset, "epoch": position.epoch});
+    if let Some(recovered) = recovered {
+        data["recovered"] = Value::Bool(recovered);
+    }
+    frame("SUBSCRIBED", Some(room), Some(data))
 }
 
 pub fn unsubscribed(room: &str) -> Message {

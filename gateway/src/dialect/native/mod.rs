@@ -117,7 +117,7 @@ async fn admit(socket: &mut WebSocket, node: &Node, token: Option<String>) -> Op
 pub(super) async fn greet(session: &mut Session) {
     let mut rooms = Vec::new();
     for room in [Room::User(session.user_id().clone()), Room::Global] {
-        match session.subscribe(&room).await {
+        match session.enter(&room).await {
             Ok(()) => rooms.push(room.to_string()),
             Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
         }

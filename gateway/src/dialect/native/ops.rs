@@ -8,7 +8,7 @@ use super::{
 use crate::{
     live::{presence, typing::TypingError, voice::VoiceError},
     session::{
-        CloseReason, Session, SubscribeError,
+        CloseReason, Session, SubscribeError, Subscription,
         driver::{Codec, Frame, Strike},
     },
 };
@@ -50,17 +50,23 @@ impl Codec for NativeCodec {
                 session.send(frames::error("already authenticated", None));
                 return Err(Strike);
             }
-            Op::Subscribe { room } => {
-                let reply = match room {
-                    RoomArg::Valid(room) => match session.subscribe(&room).await {
-                        Ok(()) => frames::subscribed(&room.to_string()),
-                        Err(error) => {
-                            frames::error(subscribe_error(error), Some(&room.to_string()))
+            Op::Subscribe { room, since } => {
+                let error = match room {
+                    RoomArg::Valid(room) => {
+                        let name = room.to_string();
+                        let answer = |s: &Subscription| {
+                            frames::subscribed(&name, &s.position, s.recovered)
+                        };
+                        match session.subscribe(&room, since.as_ref(), answer).await {
+                            Ok(_) => None,
+                            Err(error) => Some(frames::error(subscribe_error(error), Some(&name))),
                         }
-                    },
-                    RoomArg::Invalid(name) => frames::error("forbidden room", Some(&name)),
+                    }
+                    RoomArg::Invalid(name) => Some(frames::error("forbidden room", Some(&name))),
                 };
-                session.send(reply);
+                if let Some(error) = error {
+                    session.send(error);
+                }
             }
             Op::Unsubscribe { room } => {
                 let name = match room {

@@ -34,6 +34,7 @@ pub fn event(inbound: &Inbound) -> Option<Message> {
         room: &inbound.room,
         data,
         timestamp: Some(timestamp).filter(|t| !t.is_null()),
+        offset: inbound.position().map(|(offset, _)| offset),
     };
     let json = serde_json::to_string(&frame).expect("an event frame always serializes");
     Some(Message::Text(Utf8Bytes::from(json)))
@@ -48,6 +49,9 @@ struct EventFrame<'a> {
     data: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     timestamp: Option<Value>,
+    /// The event's offset in the room's history, for `SUBSCRIBE {since}` after a reconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
 }
 
 fn typed(event: &Event) -> (&'static str, Value) {

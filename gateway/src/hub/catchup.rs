@@ -1,0 +1,204 @@
+//! Seats catching up on a room: between the moment a socket's seat in a room goes live and
+//! the moment its history read has been queued to it, the fan-out holds the room's live
+//! events for that seat here instead of queueing them. Releasing the seat queues what was held
+//! (minus what the history read already covered) and turns the seat live under the same lock
+//! the fan-out takes, so the switch from history to live loses and repeats nothing.
+//!
+//! A released seat keeps its floor (the offset its read covered) until the fan-out passes
+//! it: an event the read already covered can still be on its way through a busy fan-out, and
+//! is dropped for this seat when it comes.
+
+use crate::{
+    dialect::{Inbound, Rendered},
+    session::{ConnId, Delivery, MemberRef, Outbound},
+};
+use axum::extract::ws::Message;
+use bytes::Bytes;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+/// The held seats of one room.
+#[derive(Default)]
+pub struct CatchingUp {
+    seats: Mutex<HashMap<ConnId, Held>>,
+}
+
+/// Live frames held for one seat, with their offsets (None: an event without history).
+#[derive(Default)]
+pub struct Held {
+    frames: Vec<(Option<u64>, Message)>,
+    /// More was held than the socket's queue could take: the seat cannot catch up.
+    overflowed: bool,
+    /// Set once released: the seat is live, except for events at or below this offset.
+    floor: Option<u64>,
+}
+
+/// How releasing a seat ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released {
+    /// The seat is live.
+    Live,
+    /// The seat held more than `cap` frames, or its socket closed meanwhile.
+    Failed,
+}
+
+impl CatchingUp {
+    pub fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Held>> {
+        self.seats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds the seat's live events from now on (a seat released earlier starts over).
+    pub fn hold_seat(&self, conn: ConnId) {
+        self.lock().insert(conn, Held::default());
+    }
+
+    pub fn drop_seat(&self, conn: ConnId) {
+        self.lock().remove(&conn);
+    }
+
+    /// Queues the frames held for `conn` whose offset is past `covered_to` (the history read
+    /// delivered the rest), then turns the seat live. Frames queued here wait for room in the
+    /// socket's queue; the fan-out keeps holding new ones meanwhile, and the seat goes live
+    /// only once nothing is left to queue, under the lock the fan-out takes.
+    pub async fn release(&self, conn: ConnId, covered_to: u64, outbound: &Outbound) -> Released {
+        loop {
+            let batch = {
+                let mut seats = self.lock();
+                let Some(held) = seats.get_mut(&conn) else {
+                    // Evicted meanwhile (kick, ban, deletion): nothing left to release.
+                    return Released::Live;
+                };
+                if held.overflowed {
+                    seats.remove(&conn);
+                    return Released::Failed;
+                }
+                if held.frames.is_empty() {
+                    held.floor = Some(covered_to);
+                    return Released::Live;
+                }
+                std::mem::take(&mut held.frames)
+            };
+            for (offset, frame) in batch {
+                if offset.is_some_and(|o| o <= covered_to) {
+                    continue;
+                }
+                if outbound.send_waiting(frame).await != Delivery::Queued {
+                    self.drop_seat(conn);
+                    return Released::Failed;
+                }
+            }
+        }
+    }
+}
+
+/// Queues history events (as published) to one socket, rendered in its format, in order.
+/// False when the socket stopped taking frames.
+pub async fn replay(room: &str, events: Vec<(u64, Bytes)>, member: &MemberRef) -> bool {
+    for (_, payload) in events {
+        let Some(inbound) = Inbound::parse(room.as_bytes(), payload) else {
+            continue;
+        };
+        let Some(frame) = Rendered::new(&inbound).frame(member.format) else {
+            continue;
+        };
+        if member.outbound.send_waiting(frame).await != Delivery::Queued {
+            return false;
+        }
+    }
+    true
+}
+
+/// Routes one live frame for `conn` through its seat, if it has one: held while it catches
+/// up, dropped when at or below a released seat's floor. Returns the frame to queue now, if
+/// any; the first event past the floor ends the seat's special treatment.
+pub fn route(
+    seats: &mut HashMap<ConnId, Held>,
+    conn: ConnId,
+    offset: Option<u64>,
+    frame: Message,
+    cap: usize,
+) -> Option<Message> {
+    let Some(seat) = seats.get_mut(&conn) else {
+        return Some(frame);
+    };
+    match (seat.floor, offset) {
+        (None, _) => {
+            seat.hold(offset, frame, cap);
+            None
+        }
+        (Some(floor), Some(offset)) if offset <= floor => None,
+        (Some(_), Some(_)) => {
+            seats.remove(&conn);
+            Some(frame)
+        }
+        (Some(_), None) => Some(frame),
+    }
+}
+
+impl Held {
+    /// Holds one live frame; past `cap` frames the seat is marked as failed instead.
+    pub fn hold(&mut self, offset: Option<u64>, frame: Message, cap: usize) {
+        if self.overflowed {
+            return;
+        }
+        if self.frames.len() >= cap {
+            self.overflowed = true;
+            self.frames = Vec::new();
+            return;
+        }
+        self.frames.push((offset, frame));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::outbound;
+
+    fn text(s: &str) -> Message {
+        Message::Text(s.to_owned().into())
+    }
+
+    #[tokio::test]
+    async fn release_skips_what_history_covered_and_keeps_the_order() {
+        let catching_up = CatchingUp::default();
+        let conn = ConnId(1);
+        catching_up.hold_seat(conn);
+        {
+            let mut seats = catching_up.lock();
+            let held = seats.get_mut(&conn).unwrap();
+            for (offset, body) in [(Some(4), "4"), (Some(5), "5"), (None, "x"), (Some(6), "6")] {
+                held.hold(offset, text(body), 10);
+            }
+        }
+        let (out, queue) = outbound::channel(10);
+        assert_eq!(catching_up.release(conn, 4, &out).await, Released::Live);
+        let got: Vec<Message> = queue.rx.try_iter().collect();
+        assert_eq!(got, vec![text("5"), text("x"), text("6")]);
+        // Live now, but an event the read covered may still come through: it is dropped,
+        // and the first one past the floor ends the seat.
+        let mut seats = catching_up.lock();
+        assert_eq!(route(&mut seats, conn, Some(3), text("3"), 10), None);
+        assert_eq!(route(&mut seats, conn, None, text("y"), 10), Some(text("y")));
+        assert_eq!(route(&mut seats, conn, Some(7), text("7"), 10), Some(text("7")));
+        assert!(seats.is_empty(), "the seat is plainly live");
+    }
+
+    #[tokio::test]
+    async fn a_seat_that_held_too_much_fails() {
+        let catching_up = CatchingUp::default();
+        let conn = ConnId(2);
+        catching_up.hold_seat(conn);
+        {
+            let mut seats = catching_up.lock();
+            let held = seats.get_mut(&conn).unwrap();
+            for offset in 1..=3 {
+                held.hold(Some(offset), text("e"), 2);
+            }
+        }
+        let (out, _queue) = outbound::channel(10);
+        assert_eq!(catching_up.release(conn, 0, &out).await, Released::Failed);
+    }
+}
