@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         broker: broker_options.clone(),
         jwt,
         max_content_len: 4000,
+        idempotency_ttl_secs: 24 * 3600,
         log_json: false,
     };
     let listener = TcpListener::bind(dispatcher_addr).await?;

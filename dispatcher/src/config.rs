@@ -34,6 +34,10 @@ pub struct Config {
     #[command(flatten)]
     pub jwt: JwtOptions,
 
+    /// Seconds the answer to a request with an `Idempotency-Key` is kept, for its retries.
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
+    pub idempotency_ttl_secs: u64,
+
     /// Longest message content accepted, in characters.
     #[arg(long, env = "DISPATCHER_MAX_CONTENT_LEN", default_value_t = 4000)]
     pub max_content_len: usize,

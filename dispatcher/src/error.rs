@@ -52,6 +52,10 @@ pub enum ApiError {
     NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("a request with this Idempotency-Key is still in progress; retry later")]
+    IdempotencyInProgress,
+    #[error("this Idempotency-Key was used for a request with another body")]
+    IdempotencyKeyReused,
     #[error("no gateway node is available, retry later")]
     NoGatewayNode,
     /// The broker failed or timed out. The detail is logged, never sent.
@@ -84,6 +88,10 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotParticipant => (StatusCode::FORBIDDEN, "not_participant"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress"),
+            ApiError::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NoGatewayNode => (StatusCode::SERVICE_UNAVAILABLE, "no_gateway"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -8,6 +8,7 @@ mod access;
 mod auth;
 pub mod config;
 mod error;
+mod idempotency;
 mod json;
 mod metrics;
 mod path;

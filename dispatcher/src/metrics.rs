@@ -22,6 +22,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     publish_seconds: Histogram,
     publish_errors: IntCounter,
+    pub idempotent_replays: IntCounter,
 }
 
 impl Metrics {
@@ -47,6 +48,11 @@ impl Metrics {
             "dispatcher_publish_errors_total",
             "Publications the broker refused or timed out.",
         )?;
+        let idempotent_replays = IntCounter::new(
+            "dispatcher_idempotent_replays_total",
+            "Requests with an Idempotency-Key that found a kept answer (or one in progress) instead of running.",
+        )?;
+        registry.register(Box::new(idempotent_replays.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(publish_seconds.clone()))?;
         registry.register(Box::new(publish_errors.clone()))?;
@@ -55,6 +61,7 @@ impl Metrics {
             requests,
             publish_seconds,
             publish_errors,
+            idempotent_replays,
         })
     }
 

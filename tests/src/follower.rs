@@ -54,7 +54,10 @@ impl Follower {
         // Wait for every room's SUBSCRIBED, so what is posted from now on is followed.
         let deadline = Instant::now() + Duration::from_secs(15);
         while follower.positions.len() < rooms.len() {
-            assert!(Instant::now() < deadline, "{user}: rooms not all subscribed");
+            assert!(
+                Instant::now() < deadline,
+                "{user}: rooms not all subscribed"
+            );
             follower.step(deadline).await;
         }
         follower
@@ -124,7 +127,10 @@ impl Follower {
                 match data["recovered"].as_bool() {
                     // What was missed follows, each event moving the offset on.
                     Some(true) => {
-                        let position = self.positions.entry(room).or_insert((offset, String::new()));
+                        let position = self
+                            .positions
+                            .entry(room)
+                            .or_insert((offset, String::new()));
                         position.1 = epoch;
                     }
                     Some(false) => {
@@ -169,7 +175,9 @@ impl Follower {
             .ok()?
             .ok()?;
         // READY first (or RECONNECT then a close, on the wrong node: try again).
-        let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.ok()??;
+        let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .ok()??;
         let Ok(Message::Text(text)) = first else {
             return None;
         };

@@ -61,6 +61,38 @@ impl Api {
         self.send(request, path).await
     }
 
+    /// A JSON request with extra `headers`; answers the status, the response headers and the
+    /// body (as [`Self::get`] and the others parse it).
+    pub async fn with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self.request(method, path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {}{path} failed: {e}", self.base_url));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a readable body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, headers, body)
+    }
+
     async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self.request(method, path);
         if let Some(body) = body {

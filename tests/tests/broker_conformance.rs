@@ -291,7 +291,12 @@ async fn publish_n(broker: &Broker, c: &str, n: usize) -> Vec<shared::history::P
     let mut positions = Vec::new();
     for _ in 0..n {
         let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef { channel_id: id(c) }));
-        positions.push(broker.publish(&Room::Channel(id(c)), &envelope).await.unwrap());
+        positions.push(
+            broker
+                .publish(&Room::Channel(id(c)), &envelope)
+                .await
+                .unwrap(),
+        );
     }
     positions
 }
@@ -306,7 +311,10 @@ async fn offsets_count_up_per_room_within_one_epoch_and_history_reads_after_one(
         let positions = publish_n(&broker, "h1", 5).await;
         let offsets: Vec<u64> = positions.iter().map(|p| p.offset).collect();
         assert_eq!(offsets, [1, 2, 3, 4, 5]);
-        assert!(positions.iter().all(|p| p.epoch == before.top.epoch), "{positions:?}");
+        assert!(
+            positions.iter().all(|p| p.epoch == before.top.epoch),
+            "{positions:?}"
+        );
         // Another room counts on its own.
         assert_eq!(publish_n(&broker, "h2", 1).await[0].offset, 1);
 
@@ -325,7 +333,14 @@ async fn offsets_count_up_per_room_within_one_epoch_and_history_reads_after_one(
         assert_eq!(cut.events.len(), 2);
         assert!(!cut.is_complete_after(0));
         // Nothing after the top.
-        assert!(broker.history_after("channel:h1", 5, 10).await.unwrap().events.is_empty());
+        assert!(
+            broker
+                .history_after("channel:h1", 5, 10)
+                .await
+                .unwrap()
+                .events
+                .is_empty()
+        );
     })
     .await;
 }
@@ -334,12 +349,18 @@ async fn offsets_count_up_per_room_within_one_epoch_and_history_reads_after_one(
 async fn deleting_a_channel_starts_its_history_over_in_a_new_epoch() {
     with_each_broker(|broker| async move {
         let owner = id("1");
-        broker.create_channel(&channel("h3", false), Some(&owner)).await.unwrap();
+        broker
+            .create_channel(&channel("h3", false), Some(&owner))
+            .await
+            .unwrap();
         let first = publish_n(&broker, "h3", 2).await;
         assert!(broker.delete_channel(&id("h3")).await.unwrap());
         let after = publish_n(&broker, "h3", 1).await;
         assert_eq!(after[0].offset, 1);
-        assert_ne!(after[0].epoch, first[1].epoch, "a reset history has a new epoch");
+        assert_ne!(
+            after[0].epoch, first[1].epoch,
+            "a reset history has a new epoch"
+        );
     })
     .await;
 }

@@ -24,7 +24,10 @@ fn rooms() -> Vec<String> {
 /// Creates the channels with every follower as a member.
 async fn channels(stack: &Stack) {
     for r in 0..ROOMS {
-        stack.chat.channel(&format!("chaos{r}"), "1", &FOLLOWERS).await;
+        stack
+            .chat
+            .channel(&format!("chaos{r}"), "1", &FOLLOWERS)
+            .await;
     }
 }
 
@@ -40,12 +43,19 @@ fn stream(stack: &Stack) -> (Acked, Vec<tokio::task::JoinHandle<()>>) {
             let (chat, acked) = (stack.chat.clone(), acked.clone());
             tokio::spawn(async move {
                 let room = format!("channel:chaos{r}");
-                let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_ROOM));
+                let mut tick =
+                    tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_ROOM));
                 for i in 0..PER_ROOM {
                     tick.tick().await;
                     let id = format!("m{r}x{i}");
-                    chat.post_with_id(&format!("chaos{r}"), "1", "chaos", Some(&id)).await;
-                    acked.lock().unwrap().entry(room.clone()).or_default().push(id);
+                    chat.post_with_id(&format!("chaos{r}"), "1", "chaos", Some(&id))
+                        .await;
+                    acked
+                        .lock()
+                        .unwrap()
+                        .entry(room.clone())
+                        .or_default()
+                        .push(id);
                 }
             })
         })
@@ -58,21 +68,32 @@ fn acked_so_far(acked: &Acked) -> usize {
 }
 
 async fn wait_for_acks(acked: &Acked, n: usize) {
-    eventually(&format!("{n} messages acknowledged"), Duration::from_secs(60), || {
-        let done = acked_so_far(acked) >= n;
-        async move { done }
-    })
+    eventually(
+        &format!("{n} messages acknowledged"),
+        Duration::from_secs(60),
+        || {
+            let done = acked_so_far(acked) >= n;
+            async move { done }
+        },
+    )
     .await;
 }
 
 /// Lets every follower read until it has every acknowledged message (or 60 s pass), then
 /// checks each one received exactly that.
-async fn finish(followers: &mut [Follower], posters: Vec<tokio::task::JoinHandle<()>>, acked: &Acked) {
+async fn finish(
+    followers: &mut [Follower],
+    posters: Vec<tokio::task::JoinHandle<()>>,
+    acked: &Acked,
+) {
     for poster in posters {
         poster.await.expect("a poster failed");
     }
     let acked = acked.lock().unwrap().clone();
-    let want: HashMap<String, usize> = acked.iter().map(|(r, ids)| (r.clone(), ids.len())).collect();
+    let want: HashMap<String, usize> = acked
+        .iter()
+        .map(|(r, ids)| (r.clone(), ids.len()))
+        .collect();
     for follower in followers.iter_mut() {
         follower
             .follow_until(Duration::from_secs(60), |received| {
@@ -99,7 +120,9 @@ async fn followers(stack: &Stack) -> Vec<Follower> {
 /// Reads what has arrived so far on every follower, for `for_how_long`.
 async fn keep_reading(followers: &mut [Follower], for_how_long: Duration) {
     for follower in followers.iter_mut() {
-        follower.follow_until(for_how_long / FOLLOWERS.len() as u32, |_| false).await;
+        follower
+            .follow_until(for_how_long / FOLLOWERS.len() as u32, |_| false)
+            .await;
     }
 }
 
@@ -150,7 +173,7 @@ async fn a_cut_redis_link_loses_nothing_for_the_nodes_clients() {
 async fn a_rolling_restart_of_every_node_loses_nothing() {
     let stack = Stack::start_with_dispatcher_args(HISTORY);
     let drain = ["--drain-window-ms", "500"];
-    let mut nodes = vec![stack.gateway("gw-a", &drain), stack.gateway("gw-b", &drain)];
+    let mut nodes = [stack.gateway("gw-a", &drain), stack.gateway("gw-b", &drain)];
     channels(&stack).await;
     let mut followers = followers(&stack).await;
     let (acked, posters) = stream(&stack);
@@ -186,7 +209,10 @@ async fn messages_posted_while_the_link_is_down_arrive_once_it_is_back() {
 
     proxy.cut();
     for i in 0..20 {
-        stack.chat.post_with_id("42", "1", "while cut", Some(&format!("cut{i}"))).await;
+        stack
+            .chat
+            .post_with_id("42", "1", "while cut", Some(&format!("cut{i}")))
+            .await;
     }
     proxy.restore();
     // No event follows: only the node's catch-up after its reconnection can bring these.
@@ -195,5 +221,8 @@ async fn messages_posted_while_the_link_is_down_arrive_once_it_is_back() {
         assert_eq!(frame["data"]["id"], format!("cut{i}"), "{frame}");
     }
     let marker = stack.publish_marker("channel:42", "after");
-    assert_eq!(client.recv_until(&marker).await, Vec::<serde_json::Value>::new());
+    assert_eq!(
+        client.recv_until(&marker).await,
+        Vec::<serde_json::Value>::new()
+    );
 }

@@ -25,7 +25,9 @@ async fn messages(client: &mut NativeClient, n: usize) -> Vec<(u64, String)> {
 }
 
 fn offset_and_content(frame: &Value) -> (u64, String) {
-    let offset = frame["offset"].as_u64().unwrap_or_else(|| panic!("no offset: {frame}"));
+    let offset = frame["offset"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no offset: {frame}"));
     let content = frame["data"]["content"].as_str().unwrap().to_owned();
     (offset, content)
 }
@@ -40,7 +42,10 @@ async fn subscribed_carries_the_rooms_position_and_events_their_offset() {
     let position = client.subscribe(ROOM).await;
     // The channel's history: member 7 joined (offset 1), then the three messages.
     assert_eq!(position["offset"], 4, "{position}");
-    assert!(position.get("recovered").is_none(), "no since, no recovered: {position}");
+    assert!(
+        position.get("recovered").is_none(),
+        "no since, no recovered: {position}"
+    );
     stack.chat.post("42", "1", "live").await;
     assert_eq!(messages(&mut client, 1).await, [(5, "live".to_owned())]);
 }
@@ -125,10 +130,17 @@ async fn since_that_history_cannot_answer_is_not_recovered() {
         .await;
     assert_subscribed(&reply, ROOM);
     assert_eq!(reply["data"]["recovered"], false, "{reply}");
-    assert_eq!(reply["data"]["offset"], position["offset"].as_u64().unwrap() + 2);
+    assert_eq!(
+        reply["data"]["offset"],
+        position["offset"].as_u64().unwrap() + 2
+    );
     assert_eq!(reply["data"]["epoch"], position["epoch"]);
     let marker = stack.publish_marker(ROOM, "a");
-    assert_eq!(client.recv_until(&marker).await, Vec::<Value>::new(), "no replay");
+    assert_eq!(
+        client.recv_until(&marker).await,
+        Vec::<Value>::new(),
+        "no replay"
+    );
 
     // An offset the room never reached.
     client.unsubscribe(ROOM).await;
@@ -155,7 +167,10 @@ async fn since_older_than_the_retained_history_is_not_recovered() {
         .try_subscribe_since(ROOM, &json!({"offset": 0, "epoch": position["epoch"]}))
         .await;
     assert_eq!(reply["data"]["recovered"], false, "{reply}");
-    assert_eq!(reply["data"]["offset"], position["offset"].as_u64().unwrap() + 250);
+    assert_eq!(
+        reply["data"]["offset"],
+        position["offset"].as_u64().unwrap() + 250
+    );
 }
 
 #[tokio::test]
@@ -164,12 +179,25 @@ async fn a_malformed_since_gets_an_error_naming_the_field_and_the_socket_stays()
     let mut client = NativeClient::connect(&gateway, "7").await;
     for (since, message) in [
         (json!("5"), "since must be an object {offset, epoch}"),
-        (json!({"offset": "5", "epoch": "e"}), "since.offset must be a non-negative integer"),
-        (json!({"offset": -5, "epoch": "e"}), "since.offset must be a non-negative integer"),
-        (json!({"offset": 5}), "since.epoch must be the room's epoch string"),
+        (
+            json!({"offset": "5", "epoch": "e"}),
+            "since.offset must be a non-negative integer",
+        ),
+        (
+            json!({"offset": -5, "epoch": "e"}),
+            "since.offset must be a non-negative integer",
+        ),
+        (
+            json!({"offset": 5}),
+            "since.epoch must be the room's epoch string",
+        ),
     ] {
         let reply = client.try_subscribe_since(ROOM, &since).await;
-        assert_eq!(reply, json!({"type": "ERROR", "data": message}), "since {since}");
+        assert_eq!(
+            reply,
+            json!({"type": "ERROR", "data": message}),
+            "since {since}"
+        );
     }
     client.subscribe(ROOM).await;
 }

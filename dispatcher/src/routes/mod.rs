@@ -57,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::idempotency::guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

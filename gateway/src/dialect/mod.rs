@@ -162,8 +162,6 @@ pub fn render_revoked(format: Format, room: &str) -> Message {
 /// `position`; events after it follow live.
 pub fn render_stale(format: Format, room: &str, position: &shared::history::Position) -> Message {
     match format {
-        Format::Native | Format::Events => {
-            native::frames::subscribed(room, position, Some(false))
-        }
+        Format::Native | Format::Events => native::frames::subscribed(room, position, Some(false)),
     }
 }

@@ -4,9 +4,10 @@
 //! (minus what the history read already covered) and turns the seat live under the same lock
 //! the fan-out takes, so the switch from history to live loses and repeats nothing.
 //!
-//! A released seat keeps its floor (the offset its read covered) until the fan-out passes
+//! A released seat keeps its floor (the position its read covered) until the fan-out passes
 //! it: an event the read already covered can still be on its way through a busy fan-out, and
-//! is dropped for this seat when it comes.
+//! is dropped for this seat when it comes. Offsets compare only within one epoch: an event of
+//! another epoch is never taken for one the read covered.
 
 use crate::{
     dialect::{Inbound, Rendered},
@@ -14,6 +15,7 @@ use crate::{
 };
 use axum::extract::ws::Message;
 use bytes::Bytes;
+use shared::history::Position;
 use std::{
     collections::HashMap,
     sync::{Mutex, MutexGuard, PoisonError},
@@ -25,14 +27,19 @@ pub struct CatchingUp {
     seats: Mutex<HashMap<ConnId, Held>>,
 }
 
-/// Live frames held for one seat, with their offsets (None: an event without history).
+/// Live frames held for one seat, with their positions (None: an event without history).
 #[derive(Default)]
 pub struct Held {
-    frames: Vec<(Option<u64>, Message)>,
+    frames: Vec<(Option<Position>, Message)>,
     /// More was held than the socket's queue could take: the seat cannot catch up.
     overflowed: bool,
-    /// Set once released: the seat is live, except for events at or below this offset.
-    floor: Option<u64>,
+    /// Set once released: the seat is live, except for events at or below this position.
+    floor: Option<Position>,
+}
+
+/// Whether an event at `stamp` is one a read up to `covered` already delivered.
+fn covered(stamp: Option<(u64, &str)>, covered: &Position) -> bool {
+    stamp.is_some_and(|(offset, epoch)| epoch == covered.epoch && offset <= covered.offset)
 }
 
 /// How releasing a seat ended.
@@ -62,7 +69,12 @@ impl CatchingUp {
     /// delivered the rest), then turns the seat live. Frames queued here wait for room in the
     /// socket's queue; the fan-out keeps holding new ones meanwhile, and the seat goes live
     /// only once nothing is left to queue, under the lock the fan-out takes.
-    pub async fn release(&self, conn: ConnId, covered_to: u64, outbound: &Outbound) -> Released {
+    pub async fn release(
+        &self,
+        conn: ConnId,
+        covered_to: &Position,
+        outbound: &Outbound,
+    ) -> Released {
         loop {
             let batch = {
                 let mut seats = self.lock();
@@ -75,13 +87,14 @@ impl CatchingUp {
                     return Released::Failed;
                 }
                 if held.frames.is_empty() {
-                    held.floor = Some(covered_to);
+                    held.floor = Some(covered_to.clone());
                     return Released::Live;
                 }
                 std::mem::take(&mut held.frames)
             };
-            for (offset, frame) in batch {
-                if offset.is_some_and(|o| o <= covered_to) {
+            for (stamp, frame) in batch {
+                let stamp = stamp.as_ref().map(|p| (p.offset, p.epoch.as_str()));
+                if covered(stamp, covered_to) {
                     continue;
                 }
                 if outbound.send_waiting(frame).await != Delivery::Queued {
@@ -116,19 +129,19 @@ pub async fn replay(room: &str, events: Vec<(u64, Bytes)>, member: &MemberRef) -
 pub fn route(
     seats: &mut HashMap<ConnId, Held>,
     conn: ConnId,
-    offset: Option<u64>,
+    stamp: Option<(u64, &str)>,
     frame: Message,
     cap: usize,
 ) -> Option<Message> {
     let Some(seat) = seats.get_mut(&conn) else {
         return Some(frame);
     };
-    match (seat.floor, offset) {
+    match (&seat.floor, stamp) {
         (None, _) => {
-            seat.hold(offset, frame, cap);
+            seat.hold(stamp, frame, cap);
             None
         }
-        (Some(floor), Some(offset)) if offset <= floor => None,
+        (Some(floor), Some(_)) if covered(stamp, floor) => None,
         (Some(_), Some(_)) => {
             seats.remove(&conn);
             Some(frame)
@@ -139,7 +152,7 @@ pub fn route(
 
 impl Held {
     /// Holds one live frame; past `cap` frames the seat is marked as failed instead.
-    pub fn hold(&mut self, offset: Option<u64>, frame: Message, cap: usize) {
+    pub fn hold(&mut self, stamp: Option<(u64, &str)>, frame: Message, cap: usize) {
         if self.overflowed {
             return;
         }
@@ -148,7 +161,11 @@ impl Held {
             self.frames = Vec::new();
             return;
         }
-        self.frames.push((offset, frame));
+        let position = stamp.map(|(offset, epoch)| Position {
+            offset,
+            epoch: epoch.to_owned(),
+        });
+        self.frames.push((position, frame));
     }
 }
 
@@ -169,21 +186,55 @@ mod tests {
         {
             let mut seats = catching_up.lock();
             let held = seats.get_mut(&conn).unwrap();
-            for (offset, body) in [(Some(4), "4"), (Some(5), "5"), (None, "x"), (Some(6), "6")] {
-                held.hold(offset, text(body), 10);
+            for (stamp, body) in [
+                (Some((4, "e")), "4"),
+                (Some((5, "e")), "5"),
+                (None, "x"),
+                (Some((6, "e")), "6"),
+            ] {
+                held.hold(stamp, text(body), 10);
             }
         }
         let (out, queue) = outbound::channel(10);
-        assert_eq!(catching_up.release(conn, 4, &out).await, Released::Live);
+        let read = Position {
+            offset: 4,
+            epoch: "e".into(),
+        };
+        assert_eq!(catching_up.release(conn, &read, &out).await, Released::Live);
         let got: Vec<Message> = queue.rx.try_iter().collect();
         assert_eq!(got, vec![text("5"), text("x"), text("6")]);
         // Live now, but an event the read covered may still come through: it is dropped,
         // and the first one past the floor ends the seat.
         let mut seats = catching_up.lock();
-        assert_eq!(route(&mut seats, conn, Some(3), text("3"), 10), None);
-        assert_eq!(route(&mut seats, conn, None, text("y"), 10), Some(text("y")));
-        assert_eq!(route(&mut seats, conn, Some(7), text("7"), 10), Some(text("7")));
+        assert_eq!(route(&mut seats, conn, Some((3, "e")), text("3"), 10), None);
+        assert_eq!(
+            route(&mut seats, conn, None, text("y"), 10),
+            Some(text("y"))
+        );
+        assert_eq!(
+            route(&mut seats, conn, Some((7, "e")), text("7"), 10),
+            Some(text("7"))
+        );
         assert!(seats.is_empty(), "the seat is plainly live");
+    }
+
+    #[tokio::test]
+    async fn an_event_of_another_epoch_is_never_taken_for_a_covered_one() {
+        let catching_up = CatchingUp::default();
+        let conn = ConnId(3);
+        catching_up.hold_seat(conn);
+        let (out, _queue) = outbound::channel(10);
+        let read = Position {
+            offset: 4,
+            epoch: "old".into(),
+        };
+        catching_up.release(conn, &read, &out).await;
+        let mut seats = catching_up.lock();
+        // Offset 1 of a reset history is news, not a repeat.
+        assert_eq!(
+            route(&mut seats, conn, Some((1, "new")), text("1"), 10),
+            Some(text("1"))
+        );
     }
 
     #[tokio::test]
@@ -195,10 +246,17 @@ mod tests {
             let mut seats = catching_up.lock();
             let held = seats.get_mut(&conn).unwrap();
             for offset in 1..=3 {
-                held.hold(Some(offset), text("e"), 2);
+                held.hold(Some((offset, "e")), text("e"), 2);
             }
         }
         let (out, _queue) = outbound::channel(10);
-        assert_eq!(catching_up.release(conn, 0, &out).await, Released::Failed);
+        let read = Position {
+            offset: 0,
+            epoch: "e".into(),
+        };
+        assert_eq!(
+            catching_up.release(conn, &read, &out).await,
+            Released::Failed
+        );
     }
 }

@@ -57,7 +57,10 @@ pub async fn run(
             Ok(message) => receive(&node, &mut streams, message).await,
             Err(RecvError::Lagged(lost)) => {
                 metrics.broker_lagged.inc_by(lost);
-                tracing::error!(lost, "fan-out fell behind the broker; refilling from history");
+                tracing::error!(
+                    lost,
+                    "fan-out fell behind the broker; refilling from history"
+                );
                 catch_up_all(&node, &mut streams).await;
             }
             Err(RecvError::Closed) => {
@@ -92,13 +95,21 @@ async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage
                     fill_gap(node, room, after, offset, epoch).await;
                 }
                 Check::NewEpoch => {
-                    let position = Position {
-                        offset: offset - 1,
-                        epoch: epoch.to_owned(),
-                    };
+                    // What came before the reset is gone; the new epoch's own events before
+                    // this one can still be in history.
                     metrics.stream_gaps.with_label_values(&["lost"]).inc();
                     tracing::warn!(room, "room history was reset; its sockets are told");
-                    announce_stale(node, room, &position);
+                    announce_stale(
+                        node,
+                        room,
+                        &Position {
+                            offset: 0,
+                            epoch: epoch.to_owned(),
+                        },
+                    );
+                    if offset > 1 {
+                        fill_gap(node, room, 0, offset, epoch).await;
+                    }
                 }
             }
             streams.advance(room, generation, offset, epoch);
@@ -111,24 +122,25 @@ async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage
 
 /// Delivers the room's events after `after` and before `next` from history, or tells the
 /// room's sockets they are stale when history no longer holds them all.
-async fn fill_gap(
-    node: &Arc<Node>,
-    room: &str,
-    after: u64,
-    next: u64,
-    epoch: &str,
-) {
+async fn fill_gap(node: &Arc<Node>, room: &str, after: u64, next: u64, epoch: &str) {
     let missing = next - after - 1;
     let limit = node.config.limits.max_replay;
     let read = if missing as usize <= limit {
-        node.broker.history_after(room, after, missing as usize).await.ok()
+        node.broker
+            .history_after(room, after, missing as usize)
+            .await
+            .ok()
     } else {
         None
     };
     let filled = read.filter(|read| {
         read.top.epoch == epoch
             && read.events.len() as u64 == missing
-            && read.events.iter().zip(after + 1..).all(|((o, _), want)| *o == want)
+            && read
+                .events
+                .iter()
+                .zip(after + 1..)
+                .all(|((o, _), want)| *o == want)
     });
     match filled {
         Some(read) => {
@@ -141,7 +153,11 @@ async fn fill_gap(
         }
         None => {
             node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
-            tracing::warn!(room, missing, "a gap could not be filled from history; its sockets are told");
+            tracing::warn!(
+                room,
+                missing,
+                "a gap could not be filled from history; its sockets are told"
+            );
             let position = Position {
                 offset: next - 1,
                 epoch: epoch.to_owned(),
@@ -175,7 +191,7 @@ async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
         })
         .buffered(CATCH_UP_IN_FLIGHT);
     while let Some((room, generation, offset, epoch, read)) = reads.next().await {
-        let read = match read {
+        let mut read = match read {
             Ok(read) => read,
             Err(error) => {
                 // The next event in the room reveals the gap and fills it.
@@ -184,11 +200,30 @@ async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
                 continue;
             }
         };
-        let moved = read.top.epoch != epoch || read.top.offset > offset;
-        if !moved {
+        let mut offset = offset;
+        if read.top.epoch != epoch {
+            // The history was reset: what came before is lost, the new epoch's events are not.
+            node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
+            tracing::warn!(room, "room history was reset while the link was down");
+            let reset = Position {
+                offset: 0,
+                epoch: read.top.epoch.clone(),
+            };
+            announce_stale(node, &room, &reset);
+            offset = 0;
+            match node.broker.history_after(&room, 0, limit).await {
+                Ok(again) if again.top.epoch == reset.epoch => read = again,
+                _ => {
+                    streams.advance(&room, generation, read.top.offset, &read.top.epoch);
+                    continue;
+                }
+            }
+        }
+        if read.top.offset <= offset {
+            streams.advance(&room, generation, read.top.offset, &read.top.epoch);
             continue;
         }
-        if read.top.epoch == epoch && read.is_complete_after(offset) {
+        if read.is_complete_after(offset) {
             node.metrics
                 .stream_gaps
                 .with_label_values(&["filled"])
@@ -196,7 +231,10 @@ async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
             deliver_history(node, &room, read.events);
         } else {
             node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
-            tracing::warn!(room, "events missed while the link was down are no longer in history");
+            tracing::warn!(
+                room,
+                "events missed while the link was down are no longer in history"
+            );
             announce_stale(node, &room, &read.top);
         }
         streams.advance(&room, generation, read.top.offset, &read.top.epoch);
@@ -227,7 +265,7 @@ fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
 /// it for seats that are catching up. Returns how many were queued or held.
 fn queue_to_members(
     members: &super::RoomMembers,
-    offset: Option<u64>,
+    stamp: Option<(u64, &str)>,
     cap: usize,
     frame: impl Fn(&MemberRef) -> Option<Message>,
 ) -> (u64, u64) {
@@ -238,7 +276,7 @@ fn queue_to_members(
             continue;
         };
         let frame = match seats.as_mut() {
-            Some(seats) => match super::catchup::route(seats, member.conn, offset, frame, cap) {
+            Some(seats) => match super::catchup::route(seats, member.conn, stamp, frame, cap) {
                 Some(frame) => frame,
                 None => continue,
             },
@@ -279,10 +317,10 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
     }
     let rendered = Rendered::new(inbound);
     let (to_user, from_user) = (inbound.recipient(), inbound.sender());
-    let offset = inbound.position().map(|(offset, _)| offset);
+    let stamp = inbound.position();
     let cap = node.config.limits.outbound_queue;
     let delivered = hub.with_members(room, |members| {
-        queue_to_members(members, offset, cap, |member| {
+        queue_to_members(members, stamp, cap, |member| {
             if to_user.is_some_and(|u| u != &member.user)
                 || from_user == Some(&member.user)
                 || skip.contains(&member.conn)

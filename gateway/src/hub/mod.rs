@@ -10,12 +10,12 @@ use crate::{
     metrics::Metrics,
     session::{ConnId, MemberRef},
 };
+use catchup::{CatchingUp, Released};
 use shared::Id;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
-use catchup::{CatchingUp, Released};
 use subscriptions::Change;
 use tokio::sync::{mpsc, watch};
 
@@ -158,10 +158,18 @@ impl Hub {
     }
 
     /// Queues what was held for the socket past `covered_to` and turns its seat live.
-    pub async fn release(&self, room: &str, member: &MemberRef, covered_to: u64) -> Released {
+    pub async fn release(
+        &self,
+        room: &str,
+        member: &MemberRef,
+        covered_to: &shared::history::Position,
+    ) -> Released {
         let held = self.read().get(room).and_then(|r| r.catching_up.clone());
         match held {
-            Some(held) => held.release(member.conn, covered_to, &member.outbound).await,
+            Some(held) => {
+                held.release(member.conn, covered_to, &member.outbound)
+                    .await
+            }
             None => Released::Live,
         }
     }

@@ -112,10 +112,6 @@ impl Streams {
             .map(|(room, t)| (room.clone(), t.generation, t.offset, t.epoch.clone()))
             .collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.rooms.len()
-    }
 }
 
 #[cfg(test)]

@@ -159,16 +159,20 @@ impl Session {
                     hub.leave(&name, member.conn);
                     self.rooms.remove(&name);
                 } else {
-                    hub.release(&name, &member, 0).await;
+                    // Nothing was read: every held event goes out.
+                    let nothing = Position {
+                        offset: 0,
+                        epoch: String::new(),
+                    };
+                    hub.release(&name, &member, &nothing).await;
                 }
                 return Err(e);
             }
         };
         self.rooms.insert(name.clone());
         hub.seed(&name, &read.top);
-        let recovered = since.map(|since| {
-            since.epoch == read.top.epoch && read.is_complete_after(since.offset)
-        });
+        let recovered = since
+            .map(|since| since.epoch == read.top.epoch && read.is_complete_after(since.offset));
         let subscription = Subscription {
             position: read.top.clone(),
             recovered,
@@ -180,7 +184,7 @@ impl Session {
             Vec::new()
         };
         let replayed = crate::hub::catchup::replay(&name, replay, &member).await;
-        let released = hub.release(&name, &member, read.top.offset).await;
+        let released = hub.release(&name, &member, &read.top).await;
         if !replayed || released == Released::Failed {
             member.outbound.close(CloseReason::SlowConsumer);
         }

@@ -17,6 +17,7 @@
 //! | `Plive:{<room>}:ver` | string | version, bumped by every change |
 //! | `Plive:{<room>}:cur` | string | the aggregate last published |
 //! | `Plive-index:{presence\|voice}` | sorted set | rooms with live state, scored by last refresh (ms) |
+//! | `Pidem:<scope>:<key>` | string | an `Idempotency-Key`'s record: pending, or the first answer (status, body, body hash) |
 //! | `P{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
 //! | `P{fleet}:node:<id>` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
 
@@ -89,6 +90,11 @@ impl Keys {
 
     pub fn live_index(&self, kind: crate::live::LiveKind) -> String {
         format!("{}live-index:{}", self.prefix, kind.as_str())
+    }
+
+    /// The record of one `Idempotency-Key`, scoped by the caller and the route.
+    pub fn idempotency(&self, scoped_key: &str) -> String {
+        format!("{}idem:{scoped_key}", self.prefix)
     }
 
     /// The registry's index of node ids (one hash slot with the entries: `{fleet}`).

@@ -26,6 +26,7 @@ pub(super) struct State {
     usernames: HashMap<Id, String>,
     histories: HashMap<String, RoomHistory>,
     nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
+    idempotency: HashMap<String, (String, std::time::Instant)>,
     pub(super) live: HashMap<String, super::memory_live::LiveMap>,
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
 }
@@ -96,7 +97,9 @@ impl MemoryBroker {
                 history.top,
                 history.epoch
             );
-            history.events.push_back((history.top, Bytes::from(body.clone())));
+            history
+                .events
+                .push_back((history.top, Bytes::from(body.clone())));
             while history.events.len() > max_len {
                 history.events.pop_front();
             }
@@ -311,6 +314,45 @@ impl MemoryBroker {
 }
 
 impl MemoryBroker {
+    pub async fn idempotency_claim(
+        &self,
+        key: &str,
+        pending: &str,
+        in_flight: std::time::Duration,
+    ) -> Result<Option<String>, BrokerError> {
+        let now = std::time::Instant::now();
+        Ok(self.with(|s| {
+            s.idempotency.retain(|_, (_, expires)| *expires > now);
+            match s.idempotency.get(key) {
+                Some((record, _)) => Some(record.clone()),
+                None => {
+                    let claim = (pending.to_owned(), now + in_flight);
+                    s.idempotency.insert(key.to_owned(), claim);
+                    None
+                }
+            }
+        }))
+    }
+
+    pub async fn idempotency_store(
+        &self,
+        key: &str,
+        record: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        let expires = std::time::Instant::now() + ttl;
+        self.with(|s| {
+            s.idempotency
+                .insert(key.to_owned(), (record.to_owned(), expires))
+        });
+        Ok(())
+    }
+
+    pub async fn idempotency_release(&self, key: &str) -> Result<(), BrokerError> {
+        self.with(|s| s.idempotency.remove(key));
+        Ok(())
+    }
+
     pub async fn register_node(
         &self,
         node: &NodeInfo,

@@ -89,11 +89,7 @@ impl Broker {
 
     /// Appends `envelope` to `room`'s history and publishes it on `room`, atomically.
     /// Returns the event's position, which the published copy carries as `offset` and `epoch`.
-    pub async fn publish(
-        &self,
-        room: &Room,
-        envelope: &Envelope,
-    ) -> Result<Position, BrokerError> {
+    pub async fn publish(&self, room: &Room, envelope: &Envelope) -> Result<Position, BrokerError> {
         let channel = room.to_string();
         let payload = envelope.to_json();
         dispatch!(self.publish(&channel, &payload))
@@ -251,6 +247,32 @@ impl Broker {
 
     pub async fn is_dm_participant(&self, id: &Id, user: &Id) -> Result<bool, BrokerError> {
         dispatch!(self.is_dm_participant(id, user))
+    }
+
+    /// Claims idempotency key `key` with `pending` for `in_flight` (unless a record is there):
+    /// returns the record a previous request left under it, None when the claim is ours.
+    pub async fn idempotency_claim(
+        &self,
+        key: &str,
+        pending: &str,
+        in_flight: std::time::Duration,
+    ) -> Result<Option<String>, BrokerError> {
+        dispatch!(self.idempotency_claim(key, pending, in_flight))
+    }
+
+    /// Stores the final `record` under an idempotency key for `ttl`.
+    pub async fn idempotency_store(
+        &self,
+        key: &str,
+        record: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        dispatch!(self.idempotency_store(key, record, ttl))
+    }
+
+    /// Gives an idempotency key up (the request failed in a way a retry may redo).
+    pub async fn idempotency_release(&self, key: &str) -> Result<(), BrokerError> {
+        dispatch!(self.idempotency_release(key))
     }
 
     /// Adds or refreshes a gateway node's registry entry; it expires after `ttl` unless

@@ -175,8 +175,9 @@ impl RedisBroker {
             self.publish_command().to_owned(),
             new_epoch(),
         ];
-        let (offset, epoch): (u64, String) =
-            PUBLISH.evalsha_with_reload(&self.client, keys, args).await?;
+        let (offset, epoch): (u64, String) = PUBLISH
+            .evalsha_with_reload(&self.client, keys, args)
+            .await?;
         Ok(Position { offset, epoch })
     }
 
@@ -207,8 +208,14 @@ impl RedisBroker {
             return Err(corrupt("history read answered the wrong shape"));
         }
         let entries = parts.pop().expect("three parts");
-        let offset = parts.pop().and_then(|v| v.as_u64()).ok_or_else(|| corrupt("no offset"))?;
-        let epoch = parts.pop().and_then(|v| v.into_string()).ok_or_else(|| corrupt("no epoch"))?;
+        let offset = parts
+            .pop()
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| corrupt("no offset"))?;
+        let epoch = parts
+            .pop()
+            .and_then(|v| v.into_string())
+            .ok_or_else(|| corrupt("no epoch"))?;
         let events = match entries {
             Value::Array(entries) => entries
                 .into_iter()
@@ -440,6 +447,48 @@ impl RedisBroker {
 }
 
 impl RedisBroker {
+    pub async fn idempotency_claim(
+        &self,
+        key: &str,
+        pending: &str,
+        in_flight: Duration,
+    ) -> Result<Option<String>, BrokerError> {
+        let expiry = Some(fred::types::Expiration::PX(
+            in_flight.as_millis().max(1) as i64
+        ));
+        // SET NX GET: claims the key, or answers what is there (and leaves it).
+        let previous: Option<String> = self
+            .client
+            .set(
+                self.keys.idempotency(key),
+                pending,
+                expiry,
+                Some(fred::types::SetOptions::NX),
+                true,
+            )
+            .await?;
+        Ok(previous)
+    }
+
+    pub async fn idempotency_store(
+        &self,
+        key: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        let expiry = Some(fred::types::Expiration::EX(ttl.as_secs().max(1) as i64));
+        let _: () = self
+            .client
+            .set(self.keys.idempotency(key), record, expiry, None, false)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn idempotency_release(&self, key: &str) -> Result<(), BrokerError> {
+        let _: i64 = self.client.del(self.keys.idempotency(key)).await?;
+        Ok(())
+    }
+
     pub async fn register_node(&self, node: &NodeInfo, ttl: Duration) -> Result<(), BrokerError> {
         let entry = serde_json::to_string(node).expect("a node entry always serializes");
         let now_ms = std::time::SystemTime::now()

@@ -125,9 +125,7 @@ impl Args {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Object(since)) => since,
             Some(_) => {
-                return Err(Invalid::Argument(
-                    "since must be an object {offset, epoch}",
-                ));
+                return Err(Invalid::Argument("since must be an object {offset, epoch}"));
             }
         };
         let offset = match since.get("offset") {
@@ -142,7 +140,11 @@ impl Args {
         };
         let epoch = match since.get("epoch") {
             Some(Value::String(epoch)) if !epoch.is_empty() && epoch.len() <= 64 => epoch.clone(),
-            _ => return Err(Invalid::Argument("since.epoch must be the room's epoch string")),
+            _ => {
+                return Err(Invalid::Argument(
+                    "since.epoch must be the room's epoch string",
+                ));
+            }
         };
         Ok(Some(Position { offset, epoch }))
     }
@@ -380,12 +382,30 @@ mod tests {
         );
         for (bad, message) in [
             (r#""7""#, "since must be an object {offset, epoch}"),
-            (r#"{"offset":"7","epoch":"e"}"#, "since.offset must be a non-negative integer"),
-            (r#"{"offset":-1,"epoch":"e"}"#, "since.offset must be a non-negative integer"),
-            (r#"{"offset":1.5,"epoch":"e"}"#, "since.offset must be a non-negative integer"),
-            (r#"{"epoch":"e"}"#, "since.offset must be a non-negative integer"),
-            (r#"{"offset":1}"#, "since.epoch must be the room's epoch string"),
-            (r#"{"offset":1,"epoch":3}"#, "since.epoch must be the room's epoch string"),
+            (
+                r#"{"offset":"7","epoch":"e"}"#,
+                "since.offset must be a non-negative integer",
+            ),
+            (
+                r#"{"offset":-1,"epoch":"e"}"#,
+                "since.offset must be a non-negative integer",
+            ),
+            (
+                r#"{"offset":1.5,"epoch":"e"}"#,
+                "since.offset must be a non-negative integer",
+            ),
+            (
+                r#"{"epoch":"e"}"#,
+                "since.offset must be a non-negative integer",
+            ),
+            (
+                r#"{"offset":1}"#,
+                "since.epoch must be the room's epoch string",
+            ),
+            (
+                r#"{"offset":1,"epoch":3}"#,
+                "since.epoch must be the room's epoch string",
+            ),
         ] {
             let frame = format!(r#"{{"op":"SUBSCRIBE","room":"channel:1","since":{bad}}}"#);
             assert_eq!(parse(&frame), Err(Invalid::Argument(message)), "{frame}");

@@ -54,9 +54,8 @@ impl Codec for NativeCodec {
                 let error = match room {
                     RoomArg::Valid(room) => {
                         let name = room.to_string();
-                        let answer = |s: &Subscription| {
-                            frames::subscribed(&name, &s.position, s.recovered)
-                        };
+                        let answer =
+                            |s: &Subscription| frames::subscribed(&name, &s.position, s.recovered);
                         match session.subscribe(&room, since.as_ref(), answer).await {
                             Ok(_) => None,
                             Err(error) => Some(frames::error(subscribe_error(error), Some(&name))),
