@@ -6,7 +6,7 @@ use shared::{
     Id,
     acl::{Channel, Role},
     auth::mint_hs256,
-    broker::Broker,
+    broker::{Broker, Change},
     event::{ChannelKind, now_rfc3339},
     options::{BrokerOptions, JwtOptions},
 };
@@ -131,9 +131,18 @@ async fn seed_demo(broker: &Broker) -> anyhow::Result<()> {
         created_at: now_rfc3339(),
     };
     let alice = Id::parse("1")?;
-    broker.create_channel(&channel, Some(&alice)).await?;
     broker
-        .set_member(&id, &Id::parse("2")?, Role::Member)
+        .apply(&Change::CreateChannel {
+            channel,
+            owner: Some(alice.clone()),
+        })
+        .await?;
+    broker
+        .apply(&Change::SetMember {
+            channel: id,
+            user: Id::parse("2")?,
+            role: Role::Member,
+        })
         .await?;
     broker.set_username(&alice, "alice").await?;
     broker.set_username(&Id::parse("2")?, "bob").await?;

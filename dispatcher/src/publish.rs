@@ -1,36 +1,58 @@
-//! Publishing: wraps an event in its envelope, hands it to the broker (history and pub/sub,
-//! atomically), times it, and maps a failure to 503. A 2xx is only sent after this succeeds.
+//! Publishing: wraps events in their envelopes, hands them to the broker (history and pub/sub,
+//! atomically) together with the access-control change they announce, times it, and maps a
+//! failure to 503. A 2xx is only sent after this succeeds.
 //!
-//! Handlers change access-control state first and publish second, so a node reacting to an
-//! event already sees the new state. When a state change could not be redone by a retry (an
-//! id now taken, a membership already gone), the handler passes an `undo` that runs, best
-//! effort, if the publication fails.
+//! A change and its events are one broker step ([`shared::broker::Broker::commit`]): no failure
+//! can leave the state changed without its event, or the event out without the state. A
+//! change the broker refuses (the state moved since the handler read it: a message id taken, a
+//! member already gone) writes and publishes nothing, and the handler answers for it.
 
 use crate::{error::ApiError, state::AppState};
 use shared::{
-    broker::BrokerError,
+    broker::{Change, Committed},
     event::{Envelope, Event, Moderation},
     history::Position,
     id::Id,
     room::Room,
 };
-use std::{future::Future, time::Instant};
+use std::time::Instant;
 
 impl AppState {
     /// Publishes `event` on `room`; returns its place in the room's history.
     pub async fn publish(&self, room: Room, event: Event) -> Result<Position, ApiError> {
-        let envelope = Envelope::new(event);
+        match self.commit(None, vec![(room, event)]).await? {
+            Some(mut positions) => Ok(positions.remove(0)),
+            None => unreachable!("a publication without a change is never refused"),
+        }
+    }
+
+    /// Makes `change` and publishes `events`, in one step. None when the broker refused the
+    /// change (nothing happened).
+    pub async fn commit(
+        &self,
+        change: Option<&Change>,
+        events: Vec<(Room, Event)>,
+    ) -> Result<Option<Vec<Position>>, ApiError> {
+        let envelopes: Vec<(Room, Envelope)> = events
+            .into_iter()
+            .map(|(room, event)| (room, Envelope::new(event)))
+            .collect();
+        let publications: Vec<(Room, &Envelope)> =
+            envelopes.iter().map(|(r, e)| (r.clone(), e)).collect();
         let started = Instant::now();
-        let result = self.broker.publish(&room, &envelope).await;
+        let result = self.broker.commit(change, &publications).await;
         self.metrics
             .observe_publish(started.elapsed(), result.is_ok());
         match result {
-            Ok(position) => {
-                tracing::debug!(%room, event = envelope.event.name(), offset = position.offset, epoch = %position.epoch, "published");
-                Ok(position)
+            Ok(Committed::Done(positions)) => {
+                for ((room, envelope), position) in envelopes.iter().zip(&positions) {
+                    tracing::debug!(%room, event = envelope.event.name(), offset = position.offset, epoch = %position.epoch, "published");
+                }
+                Ok(Some(positions))
             }
+            Ok(Committed::Refused) => Ok(None),
             Err(error) => {
-                tracing::warn!(%room, event = envelope.event.name(), "publication failed");
+                tracing::warn!(?change, "commit failed");
                 Err(error.into())
             }
         }
@@ -49,35 +71,17 @@ impl AppState {
         })
     }
 
-    /// Publishes `event` on `room`; if that fails, runs `undo` (best effort, logged).
-    pub async fn publish_or_undo<T>(
+    /// Makes a moderation change and publishes its event twice, as seed 001 says: on
+    /// `channel:<id>` with `user_id`, and on `user:<id>` without it. False when the broker
+    /// refused the change.
+    pub async fn commit_moderation(
         &self,
-        room: Room,
-        event: Event,
-        undo: impl Future<Output = Result<T, BrokerError>>,
-    ) -> Result<Position, ApiError> {
-        match self.publish(room, event).await {
-            Ok(position) => Ok(position),
-            Err(failed) => {
-                if let Err(error) = undo.await {
-                    tracing::warn!(error = %error, "could not undo a state change after a failed publication");
-                }
-                Err(failed)
-            }
-        }
-    }
-
-    /// Publishes a moderation event (`user_banned`, `user_unbanned`, `user_kicked`) twice, as
-    /// seed 001 says: on `channel:<id>` with `user_id`, then on `user:<id>` without it. `undo`
-    /// runs only if the channel copy fails (once it is out, the state it announced stays).
-    pub async fn publish_moderation<T>(
-        &self,
+        change: &Change,
         kind: fn(Moderation) -> Event,
         channel: &Id,
         user: &Id,
         motive: Option<String>,
-        undo: impl Future<Output = Result<T, BrokerError>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let channel_copy = Moderation {
             channel_id: channel.clone(),
             user_id: Some(user.clone()),
@@ -88,10 +92,10 @@ impl AppState {
             user_id: None,
             motive,
         };
-        self.publish_or_undo(Room::Channel(channel.clone()), kind(channel_copy), undo)
-            .await?;
-        self.publish(Room::User(user.clone()), kind(user_copy))
-            .await?;
-        Ok(())
+        let events = vec![
+            (Room::Channel(channel.clone()), kind(channel_copy)),
+            (Room::User(user.clone()), kind(user_copy)),
+        ];
+        Ok(self.commit(Some(change), events).await?.is_some())
     }
 }

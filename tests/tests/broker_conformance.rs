@@ -7,7 +7,7 @@ use serde_json::Value;
 use shared::{
     Id, Room,
     acl::{Channel, Role},
-    broker::Broker,
+    broker::{Broker, Change, Committed},
     event::{ChannelKind, ChannelRef, Envelope, Event},
     options::BrokerOptions,
 };
@@ -109,13 +109,20 @@ async fn publish_delivers_the_envelope_with_its_offset_to_subscribers_only() {
     .await;
 }
 
+fn create(channel: Channel, owner: Option<&str>) -> Change {
+    Change::CreateChannel {
+        channel,
+        owner: owner.map(id),
+    }
+}
+
 #[tokio::test]
 async fn channels_are_created_once_read_back_updated_and_deleted() {
     with_each_broker(|broker| async move {
         let mut ch = channel("c1", true);
-        assert!(broker.create_channel(&ch, Some(&id("u1"))).await.unwrap());
+        assert!(broker.apply(&create(ch.clone(), Some("u1"))).await.unwrap());
         assert!(
-            !broker.create_channel(&ch, None).await.unwrap(),
+            !broker.apply(&create(ch.clone(), None)).await.unwrap(),
             "the id is taken"
         );
         assert_eq!(broker.channel(&id("c1")).await.unwrap(), Some(ch.clone()));
@@ -126,11 +133,16 @@ async fn channels_are_created_once_read_back_updated_and_deleted() {
 
         ch.name = "renamed".into();
         ch.public = false;
-        broker.update_channel(&ch).await.unwrap();
+        broker
+            .apply(&Change::UpdateChannel(ch.clone()))
+            .await
+            .unwrap();
         assert_eq!(broker.channel(&id("c1")).await.unwrap(), Some(ch));
 
-        assert!(broker.delete_channel(&id("c1")).await.unwrap());
-        assert!(!broker.delete_channel(&id("c1")).await.unwrap());
+        broker
+            .apply(&Change::DeleteChannel(id("c1")))
+            .await
+            .unwrap();
         assert_eq!(broker.channel(&id("c1")).await.unwrap(), None);
         assert_eq!(
             broker.standing(&id("c1"), &id("u1")).await.unwrap().role,
@@ -146,23 +158,43 @@ async fn membership_bans_and_read_access() {
     with_each_broker(|broker| async move {
         let (c, u) = (id("c"), id("u"));
         broker
-            .create_channel(&channel("c", false), None)
+            .apply(&create(channel("c", false), None))
             .await
             .unwrap();
         let room = Room::Channel(c.clone());
         assert!(!broker.may_read(&room, &u).await.unwrap());
+        let set = |role| Change::SetMember {
+            channel: c.clone(),
+            user: u.clone(),
+            role,
+        };
+        let (ban, unban) = (
+            Change::Ban {
+                channel: c.clone(),
+                user: u.clone(),
+            },
+            Change::Unban {
+                channel: c.clone(),
+                user: u.clone(),
+            },
+        );
+        let remove = Change::RemoveMember {
+            channel: c.clone(),
+            user: u.clone(),
+        };
 
-        assert_eq!(broker.set_member(&c, &u, Role::Member).await.unwrap(), None);
+        broker.apply(&set(Role::Member)).await.unwrap();
+        broker.apply(&set(Role::Moderator)).await.unwrap();
         assert_eq!(
-            broker.set_member(&c, &u, Role::Moderator).await.unwrap(),
-            Some(Role::Member)
+            broker.standing(&c, &u).await.unwrap().role,
+            Some(Role::Moderator)
         );
         assert!(broker.may_read(&room, &u).await.unwrap());
 
-        assert!(broker.set_banned(&c, &u, true).await.unwrap());
+        assert!(broker.apply(&ban).await.unwrap());
         assert!(
-            !broker.set_banned(&c, &u, true).await.unwrap(),
-            "already banned"
+            broker.apply(&ban).await.unwrap(),
+            "banning again is allowed"
         );
         let standing = broker.standing(&c, &u).await.unwrap();
         assert!(
@@ -171,16 +203,92 @@ async fn membership_bans_and_read_access() {
         );
         assert!(!broker.may_read(&room, &u).await.unwrap());
 
-        assert!(broker.set_banned(&c, &u, false).await.unwrap());
-        assert!(!broker.set_banned(&c, &u, false).await.unwrap());
+        assert!(broker.apply(&unban).await.unwrap());
+        assert!(
+            !broker.apply(&unban).await.unwrap(),
+            "not banned any more: refused"
+        );
         assert!(
             !broker.may_read(&room, &u).await.unwrap(),
             "unbanned is not a member again"
         );
 
-        broker.set_member(&c, &u, Role::Member).await.unwrap();
-        assert!(broker.remove_member(&c, &u).await.unwrap());
-        assert!(!broker.remove_member(&c, &u).await.unwrap());
+        broker.apply(&set(Role::Member)).await.unwrap();
+        assert!(broker.apply(&remove).await.unwrap());
+        assert!(
+            !broker.apply(&remove).await.unwrap(),
+            "not a member: refused"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_and_its_events_are_one_step_and_a_refused_change_publishes_nothing() {
+    with_each_broker(|broker| async move {
+        let subscriber = broker.subscriber().await.unwrap();
+        let mut messages = subscriber.messages();
+        let rooms = ["channel:k".to_owned(), "user:u".to_owned()];
+        subscriber.subscribe(&rooms).await.unwrap();
+        broker
+            .apply(&create(channel("k", false), None))
+            .await
+            .unwrap();
+        let (c, u) = (id("k"), id("u"));
+        let kick = Change::RemoveMember {
+            channel: c.clone(),
+            user: u.clone(),
+        };
+        let event = |user: Option<&str>| {
+            Envelope::new(Event::UserKicked(shared::event::Moderation {
+                channel_id: c.clone(),
+                user_id: user.map(id),
+                motive: None,
+            }))
+        };
+        let (on_channel, on_user) = (event(Some("u")), event(None));
+        let publications = [
+            (Room::Channel(c.clone()), &on_channel),
+            (Room::User(u.clone()), &on_user),
+        ];
+        // Not a member: refused, nothing written, nothing published.
+        assert_eq!(
+            broker.commit(Some(&kick), &publications).await.unwrap(),
+            Committed::Refused
+        );
+        broker
+            .apply(&Change::SetMember {
+                channel: c.clone(),
+                user: u.clone(),
+                role: Role::Member,
+            })
+            .await
+            .unwrap();
+        let Committed::Done(positions) = broker.commit(Some(&kick), &publications).await.unwrap()
+        else {
+            panic!("the kick was refused");
+        };
+        assert_eq!(positions.len(), 2, "{positions:?}");
+        assert_eq!(broker.standing(&c, &u).await.unwrap().role, None);
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())
+                .await
+                .expect("both copies arrive")
+                .unwrap();
+            let v: Value = serde_json::from_slice(&message.payload).unwrap();
+            let channel = String::from_utf8(message.channel.to_vec()).unwrap();
+            got.push((channel, v["offset"].as_u64().unwrap()));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("channel:k".to_owned(), positions[0].offset),
+                ("user:u".to_owned(), positions[1].offset),
+            ],
+            "one copy each, none from the refused attempt"
+        );
     })
     .await;
 }
@@ -217,24 +325,29 @@ async fn dms_usernames_messages_and_personal_rooms() {
         assert_eq!(broker.username(&a).await.unwrap().as_deref(), Some("ann"));
         assert_eq!(broker.username(&b).await.unwrap(), None);
 
+        let record = |author: &Id| Change::RecordMessage {
+            channel: id("ch"),
+            message: id("m"),
+            author: author.clone(),
+        };
+        assert!(broker.apply(&record(&a)).await.unwrap());
         assert!(
-            broker
-                .set_message_author(&id("ch"), &id("m"), &a)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !broker
-                .set_message_author(&id("ch"), &id("m"), &b)
-                .await
-                .unwrap(),
+            !broker.apply(&record(&b)).await.unwrap(),
             "first author stays"
         );
         assert_eq!(
             broker.message_author(&id("ch"), &id("m")).await.unwrap(),
             Some(a.clone())
         );
-        broker.forget_message(&id("ch"), &id("m")).await.unwrap();
+        let forget = Change::ForgetMessage {
+            channel: id("ch"),
+            message: id("m"),
+        };
+        assert!(broker.apply(&forget).await.unwrap());
+        assert!(
+            !broker.apply(&forget).await.unwrap(),
+            "unknown message: refused"
+        );
         assert_eq!(
             broker.message_author(&id("ch"), &id("m")).await.unwrap(),
             None
@@ -350,11 +463,17 @@ async fn deleting_a_channel_starts_its_history_over_in_a_new_epoch() {
     with_each_broker(|broker| async move {
         let owner = id("1");
         broker
-            .create_channel(&channel("h3", false), Some(&owner))
+            .apply(&Change::CreateChannel {
+                channel: channel("h3", false),
+                owner: Some(owner),
+            })
             .await
             .unwrap();
         let first = publish_n(&broker, "h3", 2).await;
-        assert!(broker.delete_channel(&id("h3")).await.unwrap());
+        broker
+            .apply(&Change::DeleteChannel(id("h3")))
+            .await
+            .unwrap();
         let after = publish_n(&broker, "h3", 1).await;
         assert_eq!(after[0].offset, 1);
         assert_ne!(

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared::{
     acl::{Channel, Role},
+    broker::Change,
     event::{ChannelCreated, ChannelKind, ChannelRef, ChannelUpdated, Event, now_rfc3339},
     id::Id,
     room::Room,
@@ -47,16 +48,13 @@ pub async fn create(
         public: body.public,
         created_at: now_rfc3339(),
     };
-    let owner_id = owner.as_ref().map(|o| &o.id);
-    if !state.broker.create_channel(&channel, owner_id).await? {
-        return Err(ApiError::Conflict("a channel with this id"));
-    }
     if let Some(ActingUser {
         id,
         name: Some(name),
         ..
     }) = &owner
     {
+        // A display name only: kept even if the creation below is refused.
         state.broker.set_username(id, name).await?;
     }
     let event = Event::ChannelCreated(ChannelCreated {
@@ -65,8 +63,17 @@ pub async fn create(
         kind: channel.kind,
         public: channel.public,
     });
-    let undo = state.broker.delete_channel(&channel.id);
-    state.publish_or_undo(Room::Global, event, undo).await?;
+    let change = Change::CreateChannel {
+        channel: channel.clone(),
+        owner: owner.map(|o| o.id),
+    };
+    if state
+        .commit(Some(&change), vec![(Room::Global, event)])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Conflict("a channel with this id"));
+    }
     Ok((StatusCode::CREATED, Json(channel)))
 }
 
@@ -103,21 +110,19 @@ pub async fn update(
         changes.insert("public".into(), Value::Bool(public));
         channel.public = public;
     }
-    state.broker.update_channel(&channel).await?;
     let event = Event::ChannelUpdated(ChannelUpdated {
         channel_id: id.clone(),
         changes,
     });
-    state.publish(Room::Channel(id), event).await?;
+    let change = Change::UpdateChannel(channel.clone());
+    state
+        .commit(Some(&change), vec![(Room::Channel(id), event)])
+        .await?;
     Ok(Json(channel))
 }
 
-/// 204; needs admin or owner.
-///
-/// Order: publish `channel_deleted` first, then delete the state. A failed publication leaves
-/// the channel intact, so the caller's retry redoes both steps; deleting first would make the
-/// retry a 404 with the event never sent. (The deletion also drops the room's history, which
-/// no one may read once the channel is gone.)
+/// 204; needs admin or owner. Publishes `channel_deleted` and deletes the channel's state
+/// and history in one step.
 pub async fn delete(
     State(state): State<AppState>,
     actor: Actor,
@@ -128,7 +133,9 @@ pub async fn delete(
     let event = Event::ChannelDeleted(ChannelRef {
         channel_id: id.clone(),
     });
-    state.publish(Room::Channel(id.clone()), event).await?;
-    state.broker.delete_channel(&id).await?;
+    let change = Change::DeleteChannel(id.clone());
+    state
+        .commit(Some(&change), vec![(Room::Channel(id), event)])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

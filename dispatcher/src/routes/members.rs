@@ -7,6 +7,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
     acl::{Role, Standing},
+    broker::Change,
     event::{Event, Member, MemberRoleUpdated},
     id::Id,
     room::Room,
@@ -102,19 +103,18 @@ pub async fn add(
     if let Some(name) = &given_name {
         state.broker.set_username(&user_id, name).await?;
     }
-    let previous = match (standing.role, body.role) {
-        (Some(current), None) => Some(current),
-        (_, role) => {
-            let role = role.unwrap_or(Role::Member);
-            state.broker.set_member(&channel_id, &user_id, role).await?
-        }
-    };
+    let previous = standing.role;
     let role = body.role.or(previous).unwrap_or(Role::Member);
     let username = match given_name {
         Some(name) => Some(name),
         None => state.broker.username(&user_id).await?,
     };
     let room = Room::Channel(channel_id.clone());
+    let change = Change::SetMember {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+        role,
+    };
     let status = match previous {
         None => {
             let event = Event::MemberJoined(Member {
@@ -122,13 +122,12 @@ pub async fn add(
                 user_id: user_id.clone(),
                 username: username.clone(),
             });
-            let undo = state.broker.remove_member(&channel_id, &user_id);
-            state.publish_or_undo(room, event, undo).await?;
+            state.commit(Some(&change), vec![(room, event)]).await?;
             StatusCode::CREATED
         }
         Some(old) if old != role => {
             let event = role_updated(&channel_id, &user_id, username.clone(), role);
-            state.publish(room, event).await?;
+            state.commit(Some(&change), vec![(room, event)]).await?;
             StatusCode::OK
         }
         Some(_) => StatusCode::OK,
@@ -156,15 +155,15 @@ pub async fn set_role(
     authority.ensure_may_grant(body.role)?;
     let current = member(&state, &channel_id, &user_id).await?;
     authority.ensure_outranks(current)?;
-    state
-        .broker
-        .set_member(&channel_id, &user_id, body.role)
-        .await?;
     let username = access::display_name(&state.broker, &actor, &user_id).await?;
     let event = role_updated(&channel_id, &user_id, username.clone(), body.role);
-    state
-        .publish(Room::Channel(channel_id.clone()), event)
-        .await?;
+    let change = Change::SetMember {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+        role: body.role,
+    };
+    let room = Room::Channel(channel_id.clone());
+    state.commit(Some(&change), vec![(room, event)]).await?;
     Ok(Json(Membership {
         channel_id,
         user_id,
@@ -189,18 +188,23 @@ pub async fn remove(
     if let Some(authority) = &authority {
         authority.ensure_outranks(current)?;
     }
-    if !state.broker.remove_member(&channel_id, &user_id).await? {
-        return Err(ApiError::NotFound("member"));
-    }
     let event = Event::MemberLeft(Member {
         channel_id: channel_id.clone(),
         user_id: user_id.clone(),
         username: access::display_name(&state.broker, &actor, &user_id).await?,
     });
-    let undo = state.broker.set_member(&channel_id, &user_id, current);
-    state
-        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
-        .await?;
+    let change = Change::RemoveMember {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+    };
+    let room = Room::Channel(channel_id.clone());
+    if state
+        .commit(Some(&change), vec![(room, event)])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("member"));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,6 +12,7 @@ use crate::{
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
+    broker::Change,
     event::{Event, Message, MessageRef, MessageUpdated, now_rfc3339},
     id::Id,
     room::Room,
@@ -59,13 +60,11 @@ pub async fn create(
         return Err(ApiError::NotFound("parent message"));
     }
     let id = body.id.unwrap_or_else(Id::generate);
-    if !state
-        .broker
-        .set_message_author(&channel_id, &id, &author.id)
-        .await?
-    {
-        return Err(ApiError::Conflict("a message with this id"));
-    }
+    let change = Change::RecordMessage {
+        channel: channel_id.clone(),
+        message: id.clone(),
+        author: author.id.clone(),
+    };
     let message = Message {
         channel_id: channel_id.clone(),
         message_id: id.clone(),
@@ -89,10 +88,14 @@ pub async fn create(
         Some(_) => Event::MessageReply(message),
         None => Event::ChannelMessage(message),
     };
-    let undo = state.broker.forget_message(&channel_id, &id);
-    state
-        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
-        .await?;
+    let room = Room::Channel(channel_id.clone());
+    if state
+        .commit(Some(&change), vec![(room, event)])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Conflict("a message with this id"));
+    }
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -152,20 +155,22 @@ pub async fn delete(
             "only the author or a moderator may delete a message",
         ));
     }
-    state
-        .broker
-        .forget_message(&channel_id, &message_id)
-        .await?;
     let event = Event::MessageDeleted(MessageRef {
         channel_id: channel_id.clone(),
         message_id: message_id.clone(),
     });
-    let undo = state
-        .broker
-        .set_message_author(&channel_id, &message_id, &author);
-    state
-        .publish_or_undo(Room::Channel(channel_id.clone()), event, undo)
-        .await?;
+    let change = Change::ForgetMessage {
+        channel: channel_id.clone(),
+        message: message_id.clone(),
+    };
+    let room = Room::Channel(channel_id.clone());
+    if state
+        .commit(Some(&change), vec![(room, event)])
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("message"));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

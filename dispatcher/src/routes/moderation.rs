@@ -12,7 +12,7 @@ use crate::{
 };
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use shared::{acl::Role, broker::BrokerError, event::Event, id::Id};
+use shared::{acl::Role, broker::Change, event::Event, id::Id};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,17 +49,18 @@ pub async fn ban(
     if let Some(role) = state.broker.standing(&channel_id, &user_id).await?.role {
         authority.ensure_outranks(role)?;
     }
-    state.broker.set_banned(&channel_id, &user_id, true).await?;
-    // A retry redoes the ban and publishes again, so nothing to undo.
-    let undo = std::future::ready(Ok::<(), BrokerError>(()));
+    let change = Change::Ban {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+    };
     let motive = Some(body.motive);
     state
-        .publish_moderation(
+        .commit_moderation(
+            &change,
             Event::UserBanned,
             &channel_id,
             &user_id,
             motive.clone(),
-            undo,
         )
         .await?;
     Ok(outcome(channel_id, user_id, motive))
@@ -74,24 +75,18 @@ pub async fn unban(
 ) -> Result<Json<Outcome>, ApiError> {
     validate::motive(&body.motive)?;
     moderator(&state, &actor, &channel_id).await?;
+    let change = Change::Unban {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+    };
+    let motive = Some(body.motive);
+    let kind = Event::UserUnbanned;
     if !state
-        .broker
-        .set_banned(&channel_id, &user_id, false)
+        .commit_moderation(&change, kind, &channel_id, &user_id, motive.clone())
         .await?
     {
         return Err(ApiError::NotFound("ban"));
     }
-    let undo = state.broker.set_banned(&channel_id, &user_id, true);
-    let motive = Some(body.motive);
-    state
-        .publish_moderation(
-            Event::UserUnbanned,
-            &channel_id,
-            &user_id,
-            motive.clone(),
-            undo,
-        )
-        .await?;
     Ok(outcome(channel_id, user_id, motive))
 }
 
@@ -114,19 +109,17 @@ pub async fn kick(
         .role
         .ok_or(ApiError::NotFound("member"))?;
     authority.ensure_outranks(role)?;
-    if !state.broker.remove_member(&channel_id, &user_id).await? {
+    let change = Change::RemoveMember {
+        channel: channel_id.clone(),
+        user: user_id.clone(),
+    };
+    let motive = body.motive.clone();
+    if !state
+        .commit_moderation(&change, Event::UserKicked, &channel_id, &user_id, motive)
+        .await?
+    {
         return Err(ApiError::NotFound("member"));
     }
-    let undo = state.broker.set_member(&channel_id, &user_id, role);
-    state
-        .publish_moderation(
-            Event::UserKicked,
-            &channel_id,
-            &user_id,
-            body.motive.clone(),
-            undo,
-        )
-        .await?;
     Ok(outcome(channel_id, user_id, body.motive))
 }
 

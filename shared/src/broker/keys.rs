@@ -4,10 +4,10 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `Pchan:{<id>}` | hash | name, kind, public, created_at |
-//! | `Pchan:{<id>}:members` | hash | user id → role |
-//! | `Pchan:{<id>}:bans` | hash | user id → `1` |
-//! | `Pchan:{<id>}:messages` | hash | message id → author id |
+//! | `Pchan:{channel:<id>}` | hash | name, kind, public, created_at |
+//! | `Pchan:{channel:<id>}:members` | hash | user id → role |
+//! | `Pchan:{channel:<id>}:bans` | hash | user id → `1` |
+//! | `Pchan:{channel:<id>}:messages` | hash | message id → author id |
 //! | `Pdm:{<id>}:participants` | set | user ids |
 //! | `Pusernames` | hash | user id → display name |
 //! | `Phistory:{<room>}` | stream | entry id `<offset>-0`, field `e`: the published envelope; `MAXLEN ~ HISTORY_MAX_LEN`, `HISTORY_TTL_SECS` after the last publication |
@@ -43,20 +43,22 @@ impl Keys {
         }
     }
 
+    /// A channel's keys are tagged with its room, `{channel:<id>}`: they share the hash slot of
+    /// the room's history and sharded pub/sub channel, so a change and its event are one step.
     pub fn channel(&self, id: &Id) -> String {
-        format!("{}chan:{{{id}}}", self.prefix)
+        format!("{}chan:{{channel:{id}}}", self.prefix)
     }
 
     pub fn members(&self, id: &Id) -> String {
-        format!("{}chan:{{{id}}}:members", self.prefix)
+        format!("{}chan:{{channel:{id}}}:members", self.prefix)
     }
 
     pub fn bans(&self, id: &Id) -> String {
-        format!("{}chan:{{{id}}}:bans", self.prefix)
+        format!("{}chan:{{channel:{id}}}:bans", self.prefix)
     }
 
     pub fn messages(&self, id: &Id) -> String {
-        format!("{}chan:{{{id}}}:messages", self.prefix)
+        format!("{}chan:{{channel:{id}}}:messages", self.prefix)
     }
 
     pub fn dm_participants(&self, id: &Id) -> String {
@@ -119,9 +121,13 @@ mod tests {
     fn keys_that_move_together_share_a_hash_tag() {
         let keys = Keys::new("p:");
         let id = Id::parse("42").unwrap();
-        assert_eq!(keys.channel(&id), "p:chan:{42}");
-        assert_eq!(keys.members(&id), "p:chan:{42}:members");
-        assert_eq!(keys.bans(&id), "p:chan:{42}:bans");
+        assert_eq!(keys.channel(&id), "p:chan:{channel:42}");
+        assert_eq!(keys.members(&id), "p:chan:{channel:42}:members");
+        assert_eq!(keys.bans(&id), "p:chan:{channel:42}:bans");
+        // A channel's state, its history and its room share one slot.
+        let slot = |k: &str| fred::util::redis_keyslot(k.as_bytes());
+        assert_eq!(slot(&keys.members(&id)), slot("channel:42"));
+        assert_eq!(slot(&keys.history_meta("channel:42")), slot("channel:42"));
         // The history of room X hashes like the sharded channel X itself.
         assert_eq!(keys.history("channel:42"), "p:history:{channel:42}");
         assert_eq!(keys.node("gw-1"), "p:{fleet}:node:gw-1");

@@ -2,12 +2,14 @@
 //! one process, for the one-command local start. Not for production and not used by tests
 //! that stand in for Redis.
 
+use super::change::{Change, Committed};
 use super::{BrokerError, BrokerMessage, RecvError};
 use crate::{
     acl::{Channel, Role, Standing},
     fleet::NodeInfo,
     history::{HistoryOptions, HistoryRead, Position, new_epoch},
     id::Id,
+    room::Room,
 };
 use bytes::Bytes;
 use std::{
@@ -82,32 +84,40 @@ impl MemoryBroker {
         }
     }
 
-    pub async fn publish(&self, channel: &str, payload: &str) -> Result<Position, BrokerError> {
-        // Under the state lock, so that publication order is offset order, as in Redis.
+    pub async fn publish(&self, room: &Room, payload: String) -> Result<Position, BrokerError> {
+        match self.commit(None, &[(room.clone(), payload)]).await? {
+            Committed::Done(mut positions) => Ok(positions.pop().expect("one position")),
+            Committed::Refused => unreachable!("a publication without a change is never refused"),
+        }
+    }
+
+    /// Checks and makes `change` and publishes `publications`, all under the state lock (so
+    /// publication order is offset order, as in Redis).
+    pub async fn commit(
+        &self,
+        change: Option<&Change>,
+        publications: &[(Room, String)],
+    ) -> Result<Committed, BrokerError> {
         let max_len = self.max_len;
         Ok(self.with(|s| {
-            let history = s
-                .histories
-                .entry(channel.to_owned())
-                .or_insert_with(RoomHistory::new);
-            history.top += 1;
-            let body = format!(
-                "{},\"offset\":{},\"epoch\":\"{}\"}}",
-                &payload[..payload.len() - 1],
-                history.top,
-                history.epoch
-            );
-            history
-                .events
-                .push_back((history.top, Bytes::from(body.clone())));
-            while history.events.len() > max_len {
-                history.events.pop_front();
+            if let Some(change) = change
+                && !apply_change(s, change, false)
+            {
+                return Committed::Refused;
             }
-            self.send(channel, body);
-            Position {
-                offset: history.top,
-                epoch: history.epoch.clone(),
+            let positions = publications
+                .iter()
+                .map(|(room, payload)| {
+                    let channel = room.to_string();
+                    let (position, body) = append(s, &channel, payload, max_len);
+                    self.send(&channel, body);
+                    position
+                })
+                .collect();
+            if let Some(change) = change {
+                apply_change(s, change, true);
             }
+            Committed::Done(positions)
         }))
     }
 
@@ -161,92 +171,14 @@ impl MemoryBroker {
         Ok(())
     }
 
-    pub async fn create_channel(
-        &self,
-        channel: &Channel,
-        owner: Option<&Id>,
-    ) -> Result<bool, BrokerError> {
-        Ok(self.with(|s| {
-            if s.channels.contains_key(&channel.id) {
-                return false;
-            }
-            s.channels.insert(channel.id.clone(), channel.clone());
-            if let Some(owner) = owner {
-                s.members
-                    .entry(channel.id.clone())
-                    .or_default()
-                    .insert(owner.clone(), Role::Owner);
-            }
-            true
-        }))
-    }
-
     pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
         Ok(self.with(|s| s.channels.get(id).cloned()))
-    }
-
-    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
-        self.with(|s| s.channels.insert(channel.id.clone(), channel.clone()));
-        Ok(())
-    }
-
-    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
-        Ok(self.with(|s| {
-            s.members.remove(id);
-            s.bans.remove(id);
-            s.messages.remove(id);
-            s.histories.remove(&format!("channel:{id}"));
-            s.channels.remove(id).is_some()
-        }))
     }
 
     pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
         Ok(self.with(|s| Standing {
             role: s.members.get(channel).and_then(|m| m.get(user)).copied(),
             banned: s.bans.get(channel).is_some_and(|b| b.contains(user)),
-        }))
-    }
-
-    pub async fn set_member(
-        &self,
-        channel: &Id,
-        user: &Id,
-        role: Role,
-    ) -> Result<Option<Role>, BrokerError> {
-        Ok(self.with(|s| {
-            s.members
-                .entry(channel.clone())
-                .or_default()
-                .insert(user.clone(), role)
-        }))
-    }
-
-    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
-        Ok(self.with(|s| {
-            s.members
-                .get_mut(channel)
-                .is_some_and(|m| m.remove(user).is_some())
-        }))
-    }
-
-    pub async fn set_banned(
-        &self,
-        channel: &Id,
-        user: &Id,
-        banned: bool,
-    ) -> Result<bool, BrokerError> {
-        Ok(self.with(|s| {
-            if banned {
-                if let Some(m) = s.members.get_mut(channel) {
-                    m.remove(user);
-                }
-                s.bans
-                    .entry(channel.clone())
-                    .or_default()
-                    .insert(user.clone())
-            } else {
-                s.bans.get_mut(channel).is_some_and(|b| b.remove(user))
-            }
         }))
     }
 
@@ -257,22 +189,6 @@ impl MemoryBroker {
 
     pub async fn username(&self, user: &Id) -> Result<Option<String>, BrokerError> {
         Ok(self.with(|s| s.usernames.get(user).cloned()))
-    }
-
-    pub async fn set_message_author(
-        &self,
-        channel: &Id,
-        message: &Id,
-        author: &Id,
-    ) -> Result<bool, BrokerError> {
-        Ok(self.with(|s| {
-            let messages = s.messages.entry(channel.clone()).or_default();
-            if messages.contains_key(message) {
-                return false;
-            }
-            messages.insert(message.clone(), author.clone());
-            true
-        }))
     }
 
     pub async fn message_author(
@@ -286,11 +202,6 @@ impl MemoryBroker {
                 .and_then(|m| m.get(message))
                 .cloned()
         }))
-    }
-
-    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
-        self.with(|s| s.messages.get_mut(channel).map(|m| m.remove(message)));
-        Ok(())
     }
 
     pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
@@ -377,6 +288,122 @@ impl MemoryBroker {
             live
         }))
     }
+}
+
+/// Appends a payload to the room's history (a new epoch when it has none): its position and
+/// the payload with `offset` and `epoch` spliced in.
+fn append(s: &mut State, channel: &str, payload: &str, max_len: usize) -> (Position, String) {
+    let history = s
+        .histories
+        .entry(channel.to_owned())
+        .or_insert_with(RoomHistory::new);
+    history.top += 1;
+    let body = format!(
+        "{},\"offset\":{},\"epoch\":\"{}\"}}",
+        &payload[..payload.len() - 1],
+        history.top,
+        history.epoch
+    );
+    history
+        .events
+        .push_back((history.top, Bytes::from(body.clone())));
+    while history.events.len() > max_len {
+        history.events.pop_front();
+    }
+    let position = Position {
+        offset: history.top,
+        epoch: history.epoch.clone(),
+    };
+    (position, body)
+}
+
+/// Checks `change`'s condition (`write` false: true when it holds) or makes it (`write` true).
+fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
+    match change {
+        Change::CreateChannel { channel, owner } => {
+            if !write {
+                return !s.channels.contains_key(&channel.id);
+            }
+            s.channels.insert(channel.id.clone(), channel.clone());
+            if let Some(owner) = owner {
+                s.members
+                    .entry(channel.id.clone())
+                    .or_default()
+                    .insert(owner.clone(), Role::Owner);
+            }
+        }
+        Change::UpdateChannel(channel) => {
+            if write {
+                s.channels.insert(channel.id.clone(), channel.clone());
+            }
+        }
+        Change::DeleteChannel(id) => {
+            if write {
+                s.members.remove(id);
+                s.bans.remove(id);
+                s.messages.remove(id);
+                s.histories.remove(&format!("channel:{id}"));
+                s.channels.remove(id);
+            }
+        }
+        Change::RecordMessage {
+            channel,
+            message,
+            author,
+        } => {
+            let messages = s.messages.entry(channel.clone()).or_default();
+            if !write {
+                return !messages.contains_key(message);
+            }
+            messages.insert(message.clone(), author.clone());
+        }
+        Change::ForgetMessage { channel, message } => {
+            let known = s
+                .messages
+                .get(channel)
+                .is_some_and(|m| m.contains_key(message));
+            if !write {
+                return known;
+            }
+            s.messages.get_mut(channel).map(|m| m.remove(message));
+        }
+        Change::SetMember {
+            channel,
+            user,
+            role,
+        } => {
+            if write {
+                s.members
+                    .entry(channel.clone())
+                    .or_default()
+                    .insert(user.clone(), *role);
+            }
+        }
+        Change::RemoveMember { channel, user } => {
+            let member = s.members.get(channel).is_some_and(|m| m.contains_key(user));
+            if !write {
+                return member;
+            }
+            s.members.get_mut(channel).map(|m| m.remove(user));
+        }
+        Change::Ban { channel, user } => {
+            if write {
+                s.members.get_mut(channel).map(|m| m.remove(user));
+                s.bans
+                    .entry(channel.clone())
+                    .or_default()
+                    .insert(user.clone());
+            }
+        }
+        Change::Unban { channel, user } => {
+            let banned = s.bans.get(channel).is_some_and(|b| b.contains(user));
+            if !write {
+                return banned;
+            }
+            s.bans.get_mut(channel).map(|b| b.remove(user));
+        }
+    }
+    true
 }
 
 pub struct MemorySubscriber {

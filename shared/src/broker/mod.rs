@@ -2,16 +2,19 @@
 //! Redis is the production broker; `memory://` is an in-process stand-in for the one-command
 //! local start. Both are driven through [`Broker`], so callers never see which one runs.
 
+pub mod change;
 mod keys;
 mod memory;
 mod memory_live;
 mod redis;
+mod redis_commit;
 mod redis_live;
 
+pub use change::{Change, Committed};
 pub use keys::Keys;
 
 use crate::{
-    acl::{Channel, Role, Standing},
+    acl::{Channel, Standing},
     event::Envelope,
     fleet::NodeInfo,
     history::{HistoryRead, Position},
@@ -90,9 +93,31 @@ impl Broker {
     /// Appends `envelope` to `room`'s history and publishes it on `room`, atomically.
     /// Returns the event's position, which the published copy carries as `offset` and `epoch`.
     pub async fn publish(&self, room: &Room, envelope: &Envelope) -> Result<Position, BrokerError> {
-        let channel = room.to_string();
-        let payload = envelope.to_json();
-        dispatch!(self.publish(&channel, &payload))
+        dispatch!(self.publish(room, envelope.to_json()))
+    }
+
+    /// Makes `change` (when given) and publishes each `(room, envelope)` in one atomic step,
+    /// unless the change is refused (then nothing is written or published). On a Redis Cluster
+    /// a publication on another room than the changed channel's follows in its own step (see
+    /// `redis_commit`). Returns the publications' positions, in order.
+    pub async fn commit(
+        &self,
+        change: Option<&Change>,
+        publications: &[(Room, &Envelope)],
+    ) -> Result<Committed, BrokerError> {
+        let publications: Vec<(Room, String)> = publications
+            .iter()
+            .map(|(room, envelope)| (room.clone(), envelope.to_json()))
+            .collect();
+        dispatch!(self.commit(change, &publications))
+    }
+
+    /// Makes `change` without publishing anything (set-up and tools); false when refused.
+    pub async fn apply(&self, change: &Change) -> Result<bool, BrokerError> {
+        Ok(matches!(
+            self.commit(Some(change), &[]).await?,
+            Committed::Done(_)
+        ))
     }
 
     /// Up to `limit` events of `room`'s history after offset `after` (oldest first), and the
@@ -151,57 +176,13 @@ impl Broker {
         }
     }
 
-    /// Creates a channel (and its owner's membership). False when the id is taken.
-    pub async fn create_channel(
-        &self,
-        channel: &Channel,
-        owner: Option<&Id>,
-    ) -> Result<bool, BrokerError> {
-        dispatch!(self.create_channel(channel, owner))
-    }
-
     pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
         dispatch!(self.channel(id))
-    }
-
-    /// Overwrites an existing channel's metadata.
-    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
-        dispatch!(self.update_channel(channel))
-    }
-
-    /// Deletes the channel with its members, bans, messages and history. False if absent.
-    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
-        dispatch!(self.delete_channel(id))
     }
 
     /// The user's role in the channel (if a member) and whether they are banned.
     pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
         dispatch!(self.standing(channel, user))
-    }
-
-    /// Sets a member's role (adding them if needed); returns the previous role.
-    pub async fn set_member(
-        &self,
-        channel: &Id,
-        user: &Id,
-        role: Role,
-    ) -> Result<Option<Role>, BrokerError> {
-        dispatch!(self.set_member(channel, user, role))
-    }
-
-    /// Removes a member; false if they were not one.
-    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
-        dispatch!(self.remove_member(channel, user))
-    }
-
-    /// Bans (which also removes membership) or unbans; false if nothing changed.
-    pub async fn set_banned(
-        &self,
-        channel: &Id,
-        user: &Id,
-        banned: bool,
-    ) -> Result<bool, BrokerError> {
-        dispatch!(self.set_banned(channel, user, banned))
     }
 
     /// Remembers a display name for member events.
@@ -213,26 +194,12 @@ impl Broker {
         dispatch!(self.username(user))
     }
 
-    /// Records who wrote a message, for edit and delete rights.
-    pub async fn set_message_author(
-        &self,
-        channel: &Id,
-        message: &Id,
-        author: &Id,
-    ) -> Result<bool, BrokerError> {
-        dispatch!(self.set_message_author(channel, message, author))
-    }
-
     pub async fn message_author(
         &self,
         channel: &Id,
         message: &Id,
     ) -> Result<Option<Id>, BrokerError> {
         dispatch!(self.message_author(channel, message))
-    }
-
-    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
-        dispatch!(self.forget_message(channel, message))
     }
 
     /// Creates a DM thread; false when the id is taken.

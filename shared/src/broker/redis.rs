@@ -1,46 +1,21 @@
 //! The Redis broker (fred): one multiplexed client for commands, one subscriber connection
 //! per [`RedisSubscriber`]. Writes that must be atomic run as Lua scripts.
 
+use super::change::Committed;
 use super::{BrokerError, BrokerMessage, Keys, RecvError};
 use crate::{
-    acl::{Channel, Role, Standing},
+    acl::{Channel, Standing},
     event::ChannelKind,
     fleet::NodeInfo,
     history::{HistoryOptions, HistoryRead, Position, new_epoch},
     id::Id,
     options::BrokerOptions,
+    room::Room,
 };
 use bytes::Bytes;
 use fred::{clients::SubscriberClient, prelude::*, types::scripts::Script};
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use tokio::sync::broadcast;
-
-/// Appends to history and publishes, in one step. The room's meta hash holds its epoch
-/// (`e`) and newest offset (`s`); a missing meta hash, or a stream lost while the meta says
-/// events were written, starts a new epoch (ARGV[6]) from offset 0. The next offset is spliced
-/// into the payload with the epoch, the result stored as stream entry `<offset>-0` and
-/// PUBLISHed (SPUBLISH on a cluster: the keys share the channel's hash slot).
-/// KEYS[1] stream, KEYS[2] meta; ARGV channel, payload (a JSON object), maxlen, ttl,
-/// publish command, new epoch. Returns {offset, epoch}.
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r#"
-local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch or (redis.call('EXISTS', KEYS[1]) == 0 and tonumber(redis.call('HGET', KEYS[2], 's') or '0') > 0) then
-  epoch = ARGV[6]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
-end
-local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
-local body = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'e', body)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call(ARGV[5], ARGV[1], body)
-return {offset, epoch}
-"#,
-    )
-});
 
 /// Reads history after an offset. A room without a meta hash gets one (epoch ARGV[3], offset
 /// 0), so the position a subscriber is told stays valid when the first event comes.
@@ -62,31 +37,6 @@ if tonumber(ARGV[1]) < top and tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
 end
 return {epoch, top, entries}
-"#,
-    )
-});
-
-/// KEYS[1] channel hash, KEYS[2] members; ARGV name, kind, public, created_at, owner ('' for none).
-static CREATE_CHANNEL: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'name', ARGV[1], 'kind', ARGV[2], 'public', ARGV[3], 'created_at', ARGV[4])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], 'owner') end
-return 1
-"#,
-    )
-});
-
-/// KEYS[1] bans, KEYS[2] members; ARGV user, '1' to ban or '0' to unban. Returns 1 on change.
-static SET_BANNED: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r#"
-if ARGV[2] == '1' then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  return redis.call('HSET', KEYS[1], ARGV[1], '1')
-end
-return redis.call('HDEL', KEYS[1], ARGV[1])
 "#,
     )
 });
@@ -165,20 +115,16 @@ impl RedisBroker {
         })
     }
 
-    pub async fn publish(&self, channel: &str, payload: &str) -> Result<Position, BrokerError> {
-        let keys = vec![self.keys.history(channel), self.keys.history_meta(channel)];
-        let args = vec![
-            channel.to_owned(),
-            payload.to_owned(),
-            self.history.history_max_len.to_string(),
-            self.history.history_ttl_secs.to_string(),
-            self.publish_command().to_owned(),
-            new_epoch(),
-        ];
-        let (offset, epoch): (u64, String) = PUBLISH
-            .evalsha_with_reload(&self.client, keys, args)
-            .await?;
-        Ok(Position { offset, epoch })
+    pub async fn publish(&self, room: &Room, payload: String) -> Result<Position, BrokerError> {
+        match self.commit(None, &[(room.clone(), payload)]).await? {
+            Committed::Done(mut positions) if positions.len() == 1 => {
+                Ok(positions.pop().expect("one position"))
+            }
+            _ => Err(BrokerError::Corrupt {
+                key: self.keys.room_history(room),
+                detail: "a publication answered no position".into(),
+            }),
+        }
     }
 
     pub async fn history_after(
@@ -234,28 +180,6 @@ impl RedisBroker {
         Ok(())
     }
 
-    pub async fn create_channel(
-        &self,
-        channel: &Channel,
-        owner: Option<&Id>,
-    ) -> Result<bool, BrokerError> {
-        let keys = vec![
-            self.keys.channel(&channel.id),
-            self.keys.members(&channel.id),
-        ];
-        let args = vec![
-            channel.name.clone(),
-            kind_str(channel.kind).to_owned(),
-            bool_str(channel.public).to_owned(),
-            channel.created_at.clone(),
-            owner.map(|o| o.to_string()).unwrap_or_default(),
-        ];
-        let created: i64 = CREATE_CHANNEL
-            .evalsha_with_reload(&self.client, keys, args)
-            .await?;
-        Ok(created == 1)
-    }
-
     pub async fn channel(&self, id: &Id) -> Result<Option<Channel>, BrokerError> {
         let key = self.keys.channel(id);
         let fields: HashMap<String, String> = self.client.hgetall(&key).await?;
@@ -283,36 +207,6 @@ impl RedisBroker {
         }))
     }
 
-    pub async fn update_channel(&self, channel: &Channel) -> Result<(), BrokerError> {
-        let fields = vec![
-            ("name", channel.name.clone()),
-            ("kind", kind_str(channel.kind).to_owned()),
-            ("public", bool_str(channel.public).to_owned()),
-        ];
-        let _: () = self
-            .client
-            .hset(self.keys.channel(&channel.id), fields)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn delete_channel(&self, id: &Id) -> Result<bool, BrokerError> {
-        let room = format!("channel:{id}");
-        let history = vec![self.keys.history(&room), self.keys.history_meta(&room)];
-        let existed: i64 = self.client.del(self.keys.channel(id)).await?;
-        // One DEL per hash slot: the channel's keys share one, its history another.
-        let _: i64 = self
-            .client
-            .del(vec![
-                self.keys.members(id),
-                self.keys.bans(id),
-                self.keys.messages(id),
-            ])
-            .await?;
-        let _: i64 = self.client.del(history).await?;
-        Ok(existed == 1)
-    }
-
     pub async fn standing(&self, channel: &Id, user: &Id) -> Result<Standing, BrokerError> {
         let pipeline = self.client.pipeline();
         let _: () = pipeline
@@ -332,42 +226,6 @@ impl RedisBroker {
         Ok(Standing { role, banned })
     }
 
-    pub async fn set_member(
-        &self,
-        channel: &Id,
-        user: &Id,
-        role: Role,
-    ) -> Result<Option<Role>, BrokerError> {
-        let key = self.keys.members(channel);
-        let pipeline = self.client.pipeline();
-        let _: () = pipeline.hget(&key, user.as_str()).await?;
-        let _: () = pipeline.hset(&key, (user.as_str(), role.as_str())).await?;
-        let (previous, _): (Option<String>, i64) = pipeline.all().await?;
-        Ok(previous.and_then(|p| p.parse().ok()))
-    }
-
-    pub async fn remove_member(&self, channel: &Id, user: &Id) -> Result<bool, BrokerError> {
-        let removed: i64 = self
-            .client
-            .hdel(self.keys.members(channel), user.as_str())
-            .await?;
-        Ok(removed == 1)
-    }
-
-    pub async fn set_banned(
-        &self,
-        channel: &Id,
-        user: &Id,
-        banned: bool,
-    ) -> Result<bool, BrokerError> {
-        let keys = vec![self.keys.bans(channel), self.keys.members(channel)];
-        let args = vec![user.to_string(), bool_str(banned).to_owned()];
-        let changed: i64 = SET_BANNED
-            .evalsha_with_reload(&self.client, keys, args)
-            .await?;
-        Ok(changed == 1)
-    }
-
     pub async fn set_username(&self, user: &Id, name: &str) -> Result<(), BrokerError> {
         let _: () = self
             .client
@@ -383,23 +241,6 @@ impl RedisBroker {
             .await?)
     }
 
-    pub async fn set_message_author(
-        &self,
-        channel: &Id,
-        message: &Id,
-        author: &Id,
-    ) -> Result<bool, BrokerError> {
-        let created: bool = self
-            .client
-            .hsetnx(
-                self.keys.messages(channel),
-                message.as_str(),
-                author.as_str(),
-            )
-            .await?;
-        Ok(created)
-    }
-
     pub async fn message_author(
         &self,
         channel: &Id,
@@ -410,14 +251,6 @@ impl RedisBroker {
             .hget(self.keys.messages(channel), message.as_str())
             .await?;
         Ok(author.and_then(|a| Id::parse(&a).ok()))
-    }
-
-    pub async fn forget_message(&self, channel: &Id, message: &Id) -> Result<(), BrokerError> {
-        let _: i64 = self
-            .client
-            .hdel(self.keys.messages(channel), message.as_str())
-            .await?;
-        Ok(())
     }
 
     pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
@@ -561,6 +394,10 @@ impl RedisBroker {
         self.sharded
     }
 
+    pub(super) fn history_options(&self) -> &HistoryOptions {
+        &self.history
+    }
+
     pub async fn publish_transient(
         &self,
         channel: &str,
@@ -592,17 +429,6 @@ fn stream_entry(entry: Value) -> Option<(u64, Bytes)> {
     let offset = id.strip_suffix("-0")?.parse().ok()?;
     let payload = fields.into_iter().nth(1)?.into_bytes()?;
     Some((offset, payload))
-}
-
-fn kind_str(kind: ChannelKind) -> &'static str {
-    match kind {
-        ChannelKind::Text => "text",
-        ChannelKind::Voice => "voice",
-    }
-}
-
-fn bool_str(b: bool) -> &'static str {
-    if b { "1" } else { "0" }
 }
 
 pub struct RedisSubscriber {

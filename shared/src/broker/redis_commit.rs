@@ -1,0 +1,296 @@
+//! The Redis side of [`super::Broker::commit`] and of plain publication: one Lua script that
+//! checks the change's condition, appends each publication to its room's history and publishes
+//! it, then writes the change. A [`Change`] is turned into key operations here.
+//!
+//! Every key one script touches must share a hash slot on a Redis Cluster: a channel's state
+//! keys carry the hash tag `{channel:<id>}`, the slot of the channel's room, its history and
+//! its sharded pub/sub channel. A publication on another room (`global` for a new channel,
+//! `user:<id>` for the personal copy of a moderation event) cannot join that step on a
+//! cluster; it is published right after, in its own step.
+
+use super::{
+    BrokerError, Keys,
+    change::{Change, Committed},
+};
+use crate::{history::Position, room::Room};
+use fred::{prelude::*, types::scripts::Script};
+use std::sync::LazyLock;
+
+/// KEYS: each publication's stream and meta (two per publication), then the change's keys.
+/// ARGV: maxlen, ttl, publish command, publication count; per publication: channel, payload
+/// (a JSON object), a fresh epoch; then the condition (kind, key index, field); then the
+/// writes (count; each: op, key index, argument count, arguments).
+///
+/// A publication: a room whose meta hash is missing, or whose stream was lost while the meta
+/// says events were written, starts a new epoch (the fresh one given) from offset 0; the next
+/// offset and the epoch are spliced into the payload, stored as stream entry `<offset>-0` and
+/// published. Returns `{offset, epoch, ...}` per publication, or false when the condition
+/// failed (nothing written).
+static COMMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local maxlen, ttl, cmd, npub = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local a = 5 + npub * 3
+local kind, gk, gf = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+if kind == 'absent-field' and redis.call('HEXISTS', KEYS[gk], gf) == 1 then return false end
+if kind == 'present-field' and redis.call('HEXISTS', KEYS[gk], gf) == 0 then return false end
+if kind == 'absent-key' and redis.call('EXISTS', KEYS[gk]) == 1 then return false end
+local positions = {}
+for i = 0, npub - 1 do
+  local stream, meta = KEYS[i * 2 + 1], KEYS[i * 2 + 2]
+  local channel, payload, fresh = ARGV[5 + i * 3], ARGV[6 + i * 3], ARGV[7 + i * 3]
+  local epoch = redis.call('HGET', meta, 'e')
+  if not epoch or (redis.call('EXISTS', stream) == 0 and tonumber(redis.call('HGET', meta, 's') or '0') > 0) then
+    epoch = fresh
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'e', epoch, 's', 0)
+  end
+  local offset = redis.call('HINCRBY', meta, 's', 1)
+  local body = string.sub(payload, 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, offset .. '-0', 'e', body)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('EXPIRE', meta, ttl)
+  redis.call(cmd, channel, body)
+  positions[#positions + 1] = offset
+  positions[#positions + 1] = epoch
+end
+local w = a + 3
+local nw = tonumber(ARGV[w])
+w = w + 1
+for _ = 1, nw do
+  local op, key, argc = ARGV[w], KEYS[tonumber(ARGV[w + 1])], tonumber(ARGV[w + 2])
+  local args = {}
+  for j = 1, argc do args[j] = ARGV[w + 2 + j] end
+  if op == 'HSET' then redis.call('HSET', key, unpack(args))
+  elseif op == 'HDEL' then redis.call('HDEL', key, unpack(args))
+  elseif op == 'DEL' then redis.call('DEL', key) end
+  w = w + 3 + argc
+end
+return positions
+"#,
+    )
+});
+
+/// A change as key operations: the keys, the condition, the writes (key indexes count from 0
+/// within `keys`).
+struct Plan {
+    keys: Vec<String>,
+    condition: Option<(&'static str, usize, String)>,
+    writes: Vec<(&'static str, usize, Vec<String>)>,
+}
+
+fn plan(change: &Change, keys: &Keys) -> Plan {
+    let s = |v: &dyn ToString| v.to_string();
+    match change {
+        Change::CreateChannel { channel, owner } => {
+            let mut writes = vec![("HSET", 0, channel_fields(channel))];
+            if let Some(owner) = owner {
+                writes.push(("HSET", 1, vec![s(owner), "owner".into()]));
+            }
+            Plan {
+                keys: vec![keys.channel(&channel.id), keys.members(&channel.id)],
+                condition: Some(("absent-key", 0, String::new())),
+                writes,
+            }
+        }
+        Change::UpdateChannel(channel) => Plan {
+            keys: vec![keys.channel(&channel.id)],
+            condition: None,
+            writes: vec![("HSET", 0, channel_fields(channel))],
+        },
+        Change::DeleteChannel(id) => {
+            let room = format!("channel:{id}");
+            let all = vec![
+                keys.channel(id),
+                keys.members(id),
+                keys.bans(id),
+                keys.messages(id),
+                keys.history(&room),
+                keys.history_meta(&room),
+            ];
+            Plan {
+                writes: (0..all.len()).map(|i| ("DEL", i, Vec::new())).collect(),
+                keys: all,
+                condition: None,
+            }
+        }
+        Change::RecordMessage {
+            channel,
+            message,
+            author,
+        } => Plan {
+            keys: vec![keys.messages(channel)],
+            condition: Some(("absent-field", 0, s(message))),
+            writes: vec![("HSET", 0, vec![s(message), s(author)])],
+        },
+        Change::ForgetMessage { channel, message } => Plan {
+            keys: vec![keys.messages(channel)],
+            condition: Some(("present-field", 0, s(message))),
+            writes: vec![("HDEL", 0, vec![s(message)])],
+        },
+        Change::SetMember {
+            channel,
+            user,
+            role,
+        } => Plan {
+            keys: vec![keys.members(channel)],
+            condition: None,
+            writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
+        },
+        Change::RemoveMember { channel, user } => Plan {
+            keys: vec![keys.members(channel)],
+            condition: Some(("present-field", 0, s(user))),
+            writes: vec![("HDEL", 0, vec![s(user)])],
+        },
+        Change::Ban { channel, user } => Plan {
+            keys: vec![keys.bans(channel), keys.members(channel)],
+            condition: None,
+            writes: vec![
+                ("HDEL", 1, vec![s(user)]),
+                ("HSET", 0, vec![s(user), "1".into()]),
+            ],
+        },
+        Change::Unban { channel, user } => Plan {
+            keys: vec![keys.bans(channel)],
+            condition: Some(("present-field", 0, s(user))),
+            writes: vec![("HDEL", 0, vec![s(user)])],
+        },
+    }
+}
+
+fn channel_fields(channel: &crate::acl::Channel) -> Vec<String> {
+    let kind = match channel.kind {
+        crate::event::ChannelKind::Text => "text",
+        crate::event::ChannelKind::Voice => "voice",
+    };
+    vec![
+        "name".into(),
+        channel.name.clone(),
+        "kind".into(),
+        kind.into(),
+        "public".into(),
+        if channel.public { "1" } else { "0" }.into(),
+        "created_at".into(),
+        channel.created_at.clone(),
+    ]
+}
+
+impl super::redis::RedisBroker {
+    /// Commits `change` (if any) with `publications`, in one step where the keys allow it.
+    pub async fn commit(
+        &self,
+        change: Option<&Change>,
+        publications: &[(Room, String)],
+    ) -> Result<Committed, BrokerError> {
+        let plan = change.map(|c| plan(c, self.keys()));
+        if !self.is_sharded() {
+            return self.run(plan.as_ref(), publications).await;
+        }
+        // A cluster: only keys of one slot go together. The publications on the change's own
+        // room join it; the others follow, each in its own step.
+        let slot_of = |key: &str| fred::util::redis_keyslot(key.as_bytes());
+        let home = plan
+            .as_ref()
+            .and_then(|p| p.keys.first())
+            .map(|k| slot_of(k));
+        let (mut together, mut after) = (Vec::new(), Vec::new());
+        for (i, publication) in publications.iter().enumerate() {
+            let slot = slot_of(&self.keys().room_history(&publication.0));
+            let joins = match home {
+                Some(home) => slot == home,
+                None => together.is_empty(),
+            };
+            if joins {
+                together.push((i, publication.clone()));
+            } else {
+                after.push((i, publication.clone()));
+            }
+        }
+        let first: Vec<(Room, String)> = together.iter().map(|(_, p)| p.clone()).collect();
+        let Committed::Done(positions) = self.run(plan.as_ref(), &first).await? else {
+            return Ok(Committed::Refused);
+        };
+        let mut ordered: Vec<Option<Position>> = vec![None; publications.len()];
+        for ((i, _), position) in together.iter().zip(positions) {
+            ordered[*i] = Some(position);
+        }
+        for (i, publication) in after {
+            if let Committed::Done(mut more) = self.run(None, &[publication]).await? {
+                ordered[i] = more.pop();
+            }
+        }
+        Ok(Committed::Done(ordered.into_iter().flatten().collect()))
+    }
+
+    async fn run(
+        &self,
+        plan: Option<&Plan>,
+        publications: &[(Room, String)],
+    ) -> Result<Committed, BrokerError> {
+        let keys = self.keys();
+        let history = &self.history_options();
+        let mut all_keys = Vec::new();
+        let mut args = vec![
+            history.history_max_len.to_string(),
+            history.history_ttl_secs.to_string(),
+            self.publish_command().to_owned(),
+            publications.len().to_string(),
+        ];
+        for (room, payload) in publications {
+            all_keys.push(keys.room_history(room));
+            all_keys.push(keys.history_meta(&room.to_string()));
+            args.extend([
+                room.to_string(),
+                payload.clone(),
+                crate::history::new_epoch(),
+            ]);
+        }
+        let base = all_keys.len() + 1; // Lua counts from 1
+        match plan.and_then(|p| p.condition.as_ref()) {
+            Some((kind, key, field)) => {
+                args.extend([kind.to_string(), (base + key).to_string(), field.clone()])
+            }
+            None => args.extend(["none".into(), "0".into(), String::new()]),
+        }
+        let writes = plan.map_or(&[][..], |p| &p.writes[..]);
+        args.push(writes.len().to_string());
+        for (op, key, op_args) in writes {
+            args.extend([
+                op.to_string(),
+                (base + key).to_string(),
+                op_args.len().to_string(),
+            ]);
+            args.extend(op_args.iter().cloned());
+        }
+        if let Some(plan) = plan {
+            all_keys.extend(plan.keys.iter().cloned());
+        }
+        let reply: Value = COMMIT
+            .evalsha_with_reload(self.client(), all_keys, args)
+            .await?;
+        match reply {
+            Value::Null => Ok(Committed::Refused),
+            Value::Array(parts) => {
+                let corrupt = || BrokerError::Corrupt {
+                    key: "commit".into(),
+                    detail: "unexpected reply".into(),
+                };
+                let mut positions = Vec::new();
+                for pair in parts.chunks(2) {
+                    let [offset, epoch] = pair else {
+                        return Err(corrupt());
+                    };
+                    positions.push(Position {
+                        offset: offset.as_u64().ok_or_else(corrupt)?,
+                        epoch: epoch.clone().into_string().ok_or_else(corrupt)?,
+                    });
+                }
+                Ok(Committed::Done(positions))
+            }
+            _ => Err(BrokerError::Corrupt {
+                key: "commit".into(),
+                detail: "unexpected reply".into(),
+            }),
+        }
+    }
+}
