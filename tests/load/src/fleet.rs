@@ -1,7 +1,8 @@
 //! The client sockets of a run: opened many at a time (round robin over the nodes is the
-//! caller's plan), each then read by its own task until the run stops it.
+//! caller's plan), each then read by its own task until the run stops it. In recovery mode
+//! every socket is also dropped and reopened at random (see `client::recover`).
 
-use crate::client::{Outcome, Socket};
+use crate::client::{Dropper, Outcome, Recovery, Socket};
 use crate::harness::Harness;
 use crate::ledger::Ledger;
 use crate::opening::Opening;
@@ -38,6 +39,8 @@ pub struct Fleet {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<Outcome>>,
     next_id: AtomicUsize,
+    /// Recovery mode: what every socket opened from now on is dropped by.
+    dropper: Option<Arc<Dropper>>,
 }
 
 /// Time to READY and time to all SUBSCRIBED of one socket.
@@ -50,7 +53,14 @@ impl Fleet {
             stop: CancellationToken::new(),
             tasks: Vec::new(),
             next_id: AtomicUsize::new(0),
+            dropper: None,
         }
+    }
+
+    /// Recovery mode: every socket opened from now on is dropped and reopened as `dropper`
+    /// says.
+    pub fn recover_with(&mut self, dropper: Arc<Dropper>) {
+        self.dropper = Some(dropper);
     }
 
     /// Opens every planned socket, `concurrency` at a time, and starts their tasks.
@@ -98,6 +108,9 @@ impl Fleet {
         })?;
         let to_ready = started.elapsed();
         let mut socket = Socket::new(id, plan.user, ws, heartbeat, h.stats.clone());
+        if let Some(dropper) = &self.dropper {
+            socket.recover_with(Recovery::new(dropper.clone(), id, node.addr, plan.token));
+        }
         let joining = Instant::now();
         socket
             .join(&plan.rooms, &self.ledger)

@@ -3,7 +3,7 @@
 //! comparable between processes of one machine). Receivers find it in the frame's bytes without
 //! parsing the JSON.
 
-use memchr::memmem::Finder;
+use memchr::memmem::{Finder, FinderRev};
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,6 +12,8 @@ const TYPE_KEY: &[u8] = br#"{"type":""#;
 static CONTENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""content":"lg:"#));
 static ROOM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""room":""#));
 static USER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""user_id":""#));
+/// An event frame's offset is its last field; searched from the end.
+static OFFSET: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(br#""offset":"#));
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
@@ -71,6 +73,21 @@ fn probe(text: &str) -> Option<Frame<'_>> {
     Some(Frame::Probe { room, seq, sent_ns })
 }
 
+/// The room an event frame arrived on (its first `"room"` field).
+pub fn room(text: &str) -> Option<&str> {
+    let room_at = ROOM.find(text.as_bytes())? + ROOM.needle().len();
+    quoted(text, room_at)
+}
+
+/// An event frame's `offset` in its room's history, when it has one. Only for event frames:
+/// `SUBSCRIBED` carries an offset too, inside its `data`. A quote inside a string value is
+/// escaped, so message content cannot fake the key.
+pub fn offset(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    let at = OFFSET.rfind(bytes)? + OFFSET.needle().len();
+    number(&bytes[at..]).map(|(offset, _)| offset)
+}
+
 fn typing(text: &str) -> Option<Frame<'_>> {
     let user_at = USER.find(text.as_bytes())? + USER.needle().len();
     Some(Frame::Typing {
@@ -114,6 +131,16 @@ mod tests {
                 sent_ns: 1_700_000_000_123_456_789
             }
         );
+    }
+
+    #[test]
+    fn an_event_frame_yields_its_room_and_offset() {
+        let text = format!(
+            r#"{{"type":"MESSAGE_CREATE","room":"channel:r1","data":{{"content":"{} \"offset\":9"}},"timestamp":"t","offset":17}}"#,
+            content(1, 2, 0)
+        );
+        assert_eq!((room(&text), offset(&text)), (Some("channel:r1"), Some(17)));
+        assert_eq!(offset(r#"{"type":"user_typing","room":"channel:1"}"#), None);
     }
 
     #[test]

@@ -62,6 +62,12 @@ impl Stats {
         latency::record(&mut shard.latency.lock().expect("stats lock"), latency_ns);
     }
 
+    /// A probe replayed from history reached socket `socket` (recovery mode): a delivery, but
+    /// its age is the outage, not a latency, so no sample is recorded.
+    pub fn replayed_probe(&self, socket: usize) {
+        self.shards[socket % SHARDS].probes.fetch_add(1, Relaxed);
+    }
+
     pub fn typing(&self, socket: usize) {
         self.shards[socket % SHARDS].typing.fetch_add(1, Relaxed);
     }

@@ -88,7 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             finish(&h, "idle", idle::run(&h, a, args.workers).await?, json)
         }
         (Scenario::Fanout(a), None) => finish(&h, "fanout", fanout::run(&h, a).await?, json),
-        (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a).await?, json),
+        (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a, None).await?, json),
         (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, json),
     }
 }

@@ -1,8 +1,10 @@
 //! One client socket's task: joins its rooms, then reads frames until told to stop or until its
 //! lifetime ends, scoring probes against its rooms, counting typing notices (and echoes of its own)
-//! and sending heartbeats. Frames are classified from their bytes (see `probe`), never parsed as
-//! JSON.
+//! and sending heartbeats; in recovery mode it is also dropped and reopened now and then (see
+//! `recover`). Frames are classified from their bytes (see `probe`), never parsed as JSON,
+//! except the rare `SUBSCRIBED` and `ERROR` answers.
 
+use super::recover::{Recovery, RecoveryTally};
 use super::{RoomTrack, Ws};
 use crate::ledger::Ledger;
 use crate::probe::{self, Frame};
@@ -21,15 +23,26 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Not subscribed yet: nothing is owed to the socket in this room.
 const NOT_JOINED: u64 = u64::MAX;
+/// The drop timer of a socket not in recovery mode (never polled).
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 pub struct Socket {
+    ws: Ws,
+    heartbeat: Duration,
+    reader: Reader,
+    recovery: Option<Recovery>,
+}
+
+/// What a socket's frames are scored into, apart from the connection so that a recovering
+/// socket can replace its connection and keep its counts.
+struct Reader {
     id: usize,
     /// The socket's user, whose own typing notices are not counted.
     user: String,
-    ws: Ws,
-    heartbeat: Duration,
     tracks: Vec<RoomTrack>,
     stats: Arc<Stats>,
+    /// Recovery mode: also follow each room's offsets.
+    offsets: bool,
 }
 
 /// What a socket saw, returned when its task ends.
@@ -38,20 +51,33 @@ pub struct Outcome {
     pub tracks: Vec<RoomTrack>,
     /// False for a socket that left by itself before the run stopped (churn).
     pub stayed: bool,
-    /// Set when the server or the network ended the socket before it was told to stop.
+    /// Set when the server or the network ended the socket before it was told to stop (the
+    /// drops of recovery mode are not failures).
     pub failure: Option<String>,
+    /// Recovery mode only: the socket's drops, reconnects and answers.
+    pub recovery: Option<RecoveryTally>,
 }
 
 impl Socket {
     pub fn new(id: usize, user: String, ws: Ws, heartbeat: Duration, stats: Arc<Stats>) -> Socket {
         Socket {
-            id,
-            user,
             ws,
             heartbeat,
-            tracks: Vec::new(),
-            stats,
+            reader: Reader {
+                id,
+                user,
+                tracks: Vec::new(),
+                stats,
+                offsets: false,
+            },
+            recovery: None,
         }
+    }
+
+    /// Recovery mode: the socket will be dropped and reopened as `recovery` says.
+    pub fn recover_with(&mut self, recovery: Recovery) {
+        self.reader.offsets = true;
+        self.recovery = Some(recovery);
     }
 
     /// Subscribes to `rooms` (ledger indexes), all requests sent before the first answer is
@@ -61,7 +87,9 @@ impl Socket {
             let name = ledger.room(room).room.clone();
             let request = json!({"op": "SUBSCRIBE", "room": name}).to_string();
             self.ws.send(Message::text(request)).await?;
-            self.tracks.push(RoomTrack::new(room, name, NOT_JOINED));
+            self.reader
+                .tracks
+                .push(RoomTrack::new(room, name, NOT_JOINED));
         }
         tokio::time::timeout(JOIN_TIMEOUT, self.await_subscribed(ledger))
             .await
@@ -69,21 +97,28 @@ impl Socket {
     }
 
     async fn await_subscribed(&mut self, ledger: &Ledger) -> anyhow::Result<()> {
-        let mut pending = self.tracks.len();
+        let mut pending = self.reader.tracks.len();
         while pending > 0 {
             let frame = self.ws.next().await.context("closed while subscribing")??;
             let Message::Text(text) = frame else {
                 continue;
             };
-            match self.on_text(&text) {
+            match self.reader.on_text(&text) {
                 "SUBSCRIBED" => {
                     let reply: serde_json::Value = serde_json::from_str(&text)?;
                     let track = self
+                        .reader
                         .tracks
                         .iter_mut()
                         .find(|t| reply["room"] == t.name.as_str())
                         .with_context(|| format!("SUBSCRIBED for a room not asked: {reply}"))?;
                     track.from_seq = ledger.room(track.room).issued();
+                    let data = &reply["data"];
+                    if let (Some(offset), Some(epoch)) =
+                        (data["offset"].as_u64(), data["epoch"].as_str())
+                    {
+                        track.position = Some((offset, epoch.to_owned()));
+                    }
                     pending -= 1;
                 }
                 "ERROR" => bail!("SUBSCRIBE refused: {}", text.as_str()),
@@ -94,10 +129,16 @@ impl Socket {
     }
 
     /// Reads frames until `stop` is cancelled or `lifetime` (if any) has passed.
-    pub async fn run(mut self, stop: CancellationToken, lifetime: Option<Duration>) -> Outcome {
+    pub async fn run(self, stop: CancellationToken, lifetime: Option<Duration>) -> Outcome {
+        let Socket {
+            mut ws,
+            heartbeat,
+            mut reader,
+            mut recovery,
+        } = self;
         // Spread the heartbeats of many sockets over the interval.
-        let offset = self.heartbeat * (self.id % 1000) as u32 / 1000;
-        let mut beat = tokio::time::interval_at(Instant::now() + offset, self.heartbeat);
+        let offset = heartbeat * (reader.id % 1000) as u32 / 1000;
+        let mut beat = tokio::time::interval_at(Instant::now() + offset, heartbeat);
         let leave = async {
             match lifetime {
                 Some(lifetime) => tokio::time::sleep(lifetime).await,
@@ -109,17 +150,28 @@ impl Socket {
         // with the token (two lock round trips) on every delivery.
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        let recovering = recovery.is_some();
+        let first_drop = recovery
+            .as_mut()
+            .map_or_else(|| Instant::now() + NEVER, Recovery::next_drop);
+        let drop_timer = tokio::time::sleep_until(first_drop);
+        tokio::pin!(drop_timer);
         let (stayed, failure) = loop {
             // Frames first: while data is waiting, the timers and the stop signal are not
             // polled at all (the stop comes after the traffic, when reads go idle).
             tokio::select! {
                 biased;
-                frame = self.ws.next() => match frame {
+                frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        self.on_text(&text);
+                        let kind = reader.on_text(&text);
+                        if let Some(recovery) = &mut recovery
+                            && matches!(kind, "SUBSCRIBED" | "ERROR")
+                        {
+                            recovery.on_answer(kind, &text, &mut reader.tracks);
+                        }
                     }
                     Some(Ok(Message::Ping(_))) => {
-                        let _ = self.ws.flush().await; // sends the queued Pong
+                        let _ = ws.flush().await; // sends the queued Pong
                     }
                     Some(Ok(Message::Close(frame))) => {
                         let why = frame
@@ -127,42 +179,67 @@ impl Socket {
                         break (true, Some(format!("closed by the server: {why}")));
                     }
                     Some(Ok(_)) => {
-                        self.stats.other_frames.fetch_add(1, Relaxed);
+                        reader.stats.other_frames.fetch_add(1, Relaxed);
                     }
                     Some(Err(e)) => break (true, Some(format!("read failed: {e}"))),
                     None => break (true, Some("connection ended".to_owned())),
                 },
                 _ = beat.tick() => {
                     let heartbeat = Message::text(r#"{"op":"HEARTBEAT"}"#);
-                    if let Err(e) = self.ws.send(heartbeat).await {
+                    if let Err(e) = ws.send(heartbeat).await {
                         break (true, Some(format!("sending a heartbeat failed: {e}")));
                     }
                 }
-                _ = &mut stopped => break (true, None),
-                _ = &mut leave => break (false, None),
+                _ = &mut stopped => {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+                    break (true, None);
+                }
+                _ = &mut leave => {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+                    break (false, None);
+                }
+                _ = &mut drop_timer, if recovering => {
+                    let recovery = recovery.as_mut().expect("a socket in recovery mode");
+                    if recovery.active() {
+                        match recovery.drop_and_reopen(ws, &mut reader.tracks).await {
+                            Ok(reopened) => ws = reopened,
+                            Err(e) => break (true, Some(format!("{e:#}"))),
+                        }
+                    }
+                    drop_timer.as_mut().reset(recovery.next_drop());
+                }
             }
         };
-        if failure.is_none() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.close(None)).await;
-        } else {
-            self.stats.unexpected_closes.fetch_add(1, Relaxed);
+        if failure.is_some() {
+            reader.stats.unexpected_closes.fetch_add(1, Relaxed);
         }
-        self.stats.ended.fetch_add(1, Relaxed);
+        reader.stats.ended.fetch_add(1, Relaxed);
         Outcome {
-            tracks: self.tracks,
+            tracks: reader.tracks,
             stayed,
             failure,
+            recovery: recovery.map(Recovery::into_tally),
         }
     }
+}
 
+impl Reader {
     /// Scores one text frame; returns its type when it is neither a probe nor typing.
     fn on_text<'t>(&mut self, text: &'t str) -> &'t str {
         match probe::scan(text) {
             Frame::Probe { room, seq, sent_ns } => {
-                self.stats
-                    .probe(self.id, probe::now_ns().saturating_sub(sent_ns));
+                let mut replayed = false;
                 if let Some(track) = self.tracks.iter_mut().find(|t| t.name == room) {
                     track.observe(seq);
+                    if self.offsets {
+                        replayed = probe::offset(text).is_some_and(|o| track.observe_offset(o));
+                    }
+                }
+                if replayed {
+                    self.stats.replayed_probe(self.id);
+                } else {
+                    self.stats
+                        .probe(self.id, probe::now_ns().saturating_sub(sent_ns));
                 }
                 ""
             }
@@ -176,6 +253,16 @@ impl Socket {
             }
             Frame::Other(kind) => {
                 self.stats.other_frames.fetch_add(1, Relaxed);
+                // Any other event of a followed room with an offset (recovery mode), so that
+                // the offsets run without a hole.
+                if self.offsets
+                    && kind != "SUBSCRIBED"
+                    && let Some(offset) = probe::offset(text)
+                    && let Some(room) = probe::room(text)
+                    && let Some(track) = self.tracks.iter_mut().find(|t| t.name == room)
+                {
+                    track.observe_offset(offset);
+                }
                 kind
             }
         }

@@ -1,9 +1,10 @@
 //! `chat`: many rooms whose sizes and activity follow Zipf's law (room k has 1/(k+1)^s of the
 //! largest room's members and of the traffic), messages and typing through the dispatcher,
-//! every delivery checked against what was acknowledged.
+//! every delivery checked against what was acknowledged. In recovery mode (the soak's
+//! `--drop-rate`) sockets are also dropped and recover with `SUBSCRIBE {since}` meanwhile.
 
-use super::common::{RedisOps, settle};
-use crate::client::Outcome;
+use super::common::{RedisOps, settle, settle_messages};
+use crate::client::{Dropper, Outcome, RecoveryArgs, RecoveryTally};
 use crate::fleet::{Fleet, SocketPlan};
 use crate::harness::Harness;
 use crate::latency::Latency;
@@ -83,7 +84,8 @@ pub struct ChatResult {
     pub typing: Sent,
     pub verdict: Verdict,
     /// Typing notices owed to sockets that stayed (acknowledged × the other members) and
-    /// received (a socket's own notices are not counted).
+    /// received (a socket's own notices are not counted). In recovery mode an upper bound:
+    /// typing is live only, and a dropped socket misses what is sent during its outage.
     pub typing_expected: u64,
     pub typing_delivered: u64,
     /// Typing notices that came back to the typist's own socket: the protocol says never.
@@ -94,6 +96,9 @@ pub struct ChatResult {
     pub gateway_us_per_delivery: Option<f64>,
     pub loadgen_us_per_delivery: f64,
     pub redis: RedisOps,
+    /// Recovery mode only: drops, reconnects, answers and replays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryTally>,
     /// When traffic started and when it had settled.
     #[serde(skip)]
     pub traffic: (Instant, Instant),
@@ -188,7 +193,13 @@ fn typing_owed(ledger: &Ledger, outcomes: &[Outcome]) -> u64 {
         .sum()
 }
 
-pub async fn run(h: &Harness, args: &ChatArgs) -> anyhow::Result<ChatResult> {
+/// Runs the mix; with `recovery`, sockets are dropped at random during the traffic and
+/// recover (see `client::recover`).
+pub async fn run(
+    h: &Harness,
+    args: &ChatArgs,
+    recovery: Option<&RecoveryArgs>,
+) -> anyhow::Result<ChatResult> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let Plan {
         members,
@@ -209,6 +220,11 @@ pub async fn run(h: &Harness, args: &ChatArgs) -> anyhow::Result<ChatResult> {
         watch.clone(),
     );
     let mut fleet = Fleet::new(ledger.clone());
+    let dropper = recovery.map(|r| {
+        let dropper = Arc::new(Dropper::new(h.connector.clone(), args.users, r, args.seed));
+        fleet.recover_with(dropper.clone());
+        dropper
+    });
     progress.phase(format!("chat: opening {} sockets", args.users));
     let connect = fleet
         .open_all(h, sockets, h.client.connect_concurrency)
@@ -224,12 +240,18 @@ pub async fn run(h: &Harness, args: &ChatArgs) -> anyhow::Result<ChatResult> {
     );
     let mut redis = RedisCounters::connect(h.cluster.redis).await?;
 
-    progress.phase(format!("chat: {} ops/s", args.rate));
+    progress.phase(match recovery {
+        Some(r) => format!("chat: {} ops/s, {} drops/s", args.rate, r.drop_rate),
+        None => format!("chat: {} ops/s", args.rate),
+    });
     progress.take_latency();
     let (commands_before, before) = (redis.commands().await?, watch.sample());
     let (probes_before, typings_before) = (h.stats.probes(), h.stats.typings());
     let zipf = Zipf::new(channels.len(), args.zipf);
     let started = Instant::now();
+    if let Some(dropper) = &dropper {
+        dropper.start();
+    }
     let mut pacer = Pacer::new(args.rate);
     while pacer
         .tick(started + Duration::from_secs(args.duration))
@@ -244,26 +266,30 @@ pub async fn run(h: &Harness, args: &ChatArgs) -> anyhow::Result<ChatResult> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(dropper) = &dropper {
+        dropper.stop();
+    }
     progress.phase("chat: draining");
     publisher.finish().await;
     // Every member of a room has a socket in it: what each acknowledgement owes.
-    let owed: u64 = ledger
-        .rooms()
-        .iter()
-        .zip(&members)
-        .map(|(r, m)| {
-            let size = m.len() as u64;
-            r.acked_count() * size + r.typing_acked() * size.saturating_sub(1)
-        })
-        .sum();
-    let target = probes_before + typings_before + owed;
-    settle(
-        h,
-        &[&messages, &typing],
-        Some(target),
-        Duration::from_secs(args.drain),
-    )
-    .await;
+    let owed = |typing: bool| -> u64 {
+        let rooms = ledger.rooms().iter().zip(&members);
+        rooms
+            .map(|(r, m)| {
+                let size = m.len() as u64;
+                let typing = if typing { r.typing_acked() } else { 0 };
+                r.acked_count() * size + typing * size.saturating_sub(1)
+            })
+            .sum()
+    };
+    let (sent, drain) = ([&*messages, &*typing], Duration::from_secs(args.drain));
+    if dropper.is_some() {
+        // Typing notices missed during outages never come: wait for the messages only.
+        settle_messages(h, &sent, probes_before + owed(false), drain).await;
+    } else {
+        let target = probes_before + typings_before + owed(true);
+        settle(h, &sent, Some(target), drain).await;
+    }
     let (after, commands_after) = (watch.sample(), redis.commands().await?);
     let settled = Instant::now();
     let latency = Latency::of(&progress.take_latency());
@@ -299,6 +325,7 @@ pub async fn run(h: &Harness, args: &ChatArgs) -> anyhow::Result<ChatResult> {
         loadgen_us_per_delivery: resources.loadgen_us_per(deliveries),
         resources,
         redis,
+        recovery: RecoveryTally::of(&outcomes),
         messages,
         typing,
         traffic: (started, settled),
@@ -331,9 +358,35 @@ impl fmt::Display for ChatResult {
             writeln!(f, "  first refusal: {error}")?;
         }
         writeln!(f, "  messages: {}", self.verdict)?;
+        if let Some(r) = &self.recovery {
+            writeln!(
+                f,
+                "  recovery: {} drops, {} reconnects ({} failed attempts), {} rooms re-subscribed \
+                 with since: {} recovered, {} not recovered; {} events replayed; offset gaps {}, \
+                 repeats {}; errors {}",
+                r.drops,
+                r.reconnects,
+                r.failed_attempts,
+                r.resubscribes,
+                r.recovered,
+                r.not_recovered,
+                r.replayed,
+                r.offset_gaps,
+                r.offset_repeats,
+                r.errors
+            )?;
+            if let Some(problem) = &r.first_problem {
+                writeln!(f, "  first recovery problem: {problem}")?;
+            }
+        }
+        let owed = if self.recovery.is_some() {
+            "at most owed (typing is not replayed)"
+        } else {
+            "owed"
+        };
         writeln!(
             f,
-            "  typing: {} of {} owed deliveries arrived, {} echoed to the typist",
+            "  typing: {} of {} {owed} deliveries arrived, {} echoed to the typist",
             self.typing_delivered, self.typing_expected, self.typing_echoes
         )?;
         writeln!(

@@ -73,8 +73,23 @@ pub async fn publisher(
 /// typing) reach `target`, or, without a target, stand still for a second; gives up after
 /// `max`. A target makes the wait immune to pauses of a busy machine.
 pub async fn settle(h: &Harness, sent: &[&SendCounters], target: Option<u64>, max: Duration) {
-    let deadline = Instant::now() + max;
     let delivered = || h.stats.probes() + h.stats.typings();
+    settle_on(delivered, sent, target, max).await;
+}
+
+/// Like [`settle`] with a target, counting message (probe) deliveries only: for runs where
+/// typing notices may be missed (they are live only, and recovery mode drops sockets).
+pub async fn settle_messages(h: &Harness, sent: &[&SendCounters], target: u64, max: Duration) {
+    settle_on(|| h.stats.probes(), sent, Some(target), max).await;
+}
+
+async fn settle_on(
+    delivered: impl Fn() -> u64,
+    sent: &[&SendCounters],
+    target: Option<u64>,
+    max: Duration,
+) {
+    let deadline = Instant::now() + max;
     let mut last = (delivered(), Instant::now());
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
