@@ -126,6 +126,9 @@ pub struct Limits {
     /// one room's gap after its Redis link came back.
     #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 1000)]
     pub max_replay: usize,
+    /// Seconds a closed session can be resumed (`RESUME`): its record is kept that long.
+    #[arg(long, env = "GATEWAY_RESUME_TTL_SECS", default_value_t = 300)]
+    pub resume_ttl_secs: u64,
     /// User ids one PRESENCE_SUBSCRIBE may name.
     #[arg(long, env = "GATEWAY_PRESENCE_MAX_IDS", default_value_t = 100)]
     pub presence_max_ids: usize,
@@ -146,6 +149,7 @@ impl Default for Limits {
             invalid_frames_per_minute: 20,
             max_rooms_per_socket: 1000,
             max_replay: 1000,
+            resume_ttl_secs: 300,
             presence_max_ids: 100,
             presence_allow_all: false,
         }

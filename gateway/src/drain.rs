@@ -2,7 +2,11 @@
 //! spread over the drain window, so the fleet is not hit by one reconnect storm), waits for
 //! the sockets to close, and stops before the shutdown grace period ends.
 
-use crate::{dialect::render_reconnect, node::Node, session::CloseReason};
+use crate::{
+    dialect::render_reconnect,
+    node::Node,
+    session::{CloseReason, Outgoing},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -29,10 +33,10 @@ pub async fn run(node: &Arc<Node>) {
             break;
         }
         for member in chunk {
-            member.outbound.try_send(render_reconnect(
+            member.outbound.try_send(Outgoing::plain(render_reconnect(
                 member.format,
                 node.successor_for(member.user.as_str()),
-            ));
+            )));
             member.outbound.close(CloseReason::Reconnect);
         }
         sleep_until((started + TICK * (n as u32 + 1)).min(deadline)).await;

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Node {
     pub id: String,
+    /// Random per process: session ids start with it, so a node knows its own sessions.
+    pub boot: String,
     pub config: Config,
     pub broker: Broker,
     pub verifier: JwtVerifier,
@@ -53,6 +55,7 @@ impl Node {
             .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
         let node = Arc::new(Node {
             id,
+            boot: shared::history::new_epoch(),
             config,
             broker,
             verifier,

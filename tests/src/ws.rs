@@ -15,6 +15,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WsClient {
     url: String,
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `seq` of the last session frame received (0: none yet).
+    last_seq: u64,
 }
 
 /// What the socket produced next, control frames aside.
@@ -52,7 +54,13 @@ impl WsClient {
         Ok(WsClient {
             url: url.to_owned(),
             stream,
+            last_seq: 0,
         })
+    }
+
+    /// The `seq` of the last session frame received (0 when none came yet).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     pub async fn send_json(&mut self, v: Value) {
@@ -171,9 +179,31 @@ impl WsClient {
                     let _ = self.stream.flush().await; // sends the queued Close reply
                     return Next::Close(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
                 }
+                Some(Ok(Message::Text(text))) => return Next::Data(self.unnumbered(text)),
                 Some(Ok(data)) => return Next::Data(data),
             }
         }
+    }
+
+    /// A session frame without its `seq`, after checking that it is the next number: every
+    /// frame of a session is numbered 1, 2, 3, ... (frames before the session, such as a
+    /// redirect, have none).
+    fn unnumbered(&mut self, text: tungstenite::Utf8Bytes) -> Message {
+        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(&text) else {
+            return Message::Text(text);
+        };
+        let Some(seq) = object.remove("seq") else {
+            return Message::Text(text);
+        };
+        assert_eq!(
+            seq.as_u64(),
+            Some(self.last_seq + 1),
+            "{}: frames of a session are numbered in order: {}",
+            self.url,
+            text.as_str()
+        );
+        self.last_seq += 1;
+        Message::text(Value::Object(object).to_string())
     }
 }
 

@@ -301,15 +301,3 @@ async fn a_binary_frame_is_invalid_payload_and_the_socket_stays() {
     assert_eq!(client.recv_json().await, error("invalid payload"));
     client.heartbeat().await;
 }
-
-#[tokio::test]
-async fn resume_is_answered_not_supported_and_the_socket_stays() {
-    let (_stack, gateway) = setup().await;
-    let mut client = NativeClient::connect(&gateway, MEMBER).await;
-    client
-        .send_json(json!({"op": "RESUME", "session_id": "1", "seq": 1}))
-        .await;
-    let expected = error("RESUME is not supported by this node yet");
-    assert_eq!(client.recv_json().await, expected);
-    client.heartbeat().await;
-}

@@ -5,11 +5,12 @@
 pub mod events;
 pub mod native;
 
+use crate::session::{Frame, Outgoing, Stamp};
 use axum::extract::ws::Message;
 use bytes::Bytes;
 use serde_json::Value;
 use shared::{Id, event::Envelope};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// How a socket wants events rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,28 +118,50 @@ impl Inbound {
 }
 
 /// One event's frames, rendered lazily and at most once per format, then shared by every
-/// socket of that format (cloning a `Message` shares its bytes).
+/// socket of that format (cloning a [`Frame`] is one reference count).
 pub struct Rendered<'a> {
     inbound: &'a Inbound,
-    frames: [OnceLock<Option<Message>>; Format::ALL.len()],
+    stamp: OnceLock<Option<Arc<Stamp>>>,
+    frames: [OnceLock<Option<Frame>>; Format::ALL.len()],
 }
 
 impl<'a> Rendered<'a> {
     pub fn new(inbound: &'a Inbound) -> Self {
         Rendered {
             inbound,
+            stamp: OnceLock::new(),
             frames: Default::default(),
         }
     }
 
     /// The frame for `format`; None when that format does not show this event.
-    pub fn frame(&self, format: Format) -> Option<Message> {
+    pub fn frame(&self, format: Format) -> Option<Frame> {
         self.frames[format.index()]
-            .get_or_init(|| match format {
-                Format::Native => native::render::event(self.inbound),
-                Format::Events => Some(events::render(self.inbound)),
+            .get_or_init(|| {
+                let message = match format {
+                    Format::Native => native::render::event(self.inbound)?,
+                    Format::Events => events::render(self.inbound),
+                };
+                Some(Arc::new(Outgoing {
+                    message,
+                    stamp: self.stamp().clone(),
+                }))
             })
             .clone()
+    }
+
+    /// The event's room and history position, when it has one.
+    fn stamp(&self) -> &Option<Arc<Stamp>> {
+        self.stamp.get_or_init(|| {
+            let (offset, epoch) = self.inbound.position()?;
+            Some(Arc::new(Stamp {
+                room: self.inbound.room.as_str().into(),
+                position: shared::history::Position {
+                    offset,
+                    epoch: epoch.to_owned(),
+                },
+            }))
+        })
     }
 }
 

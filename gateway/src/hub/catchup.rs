@@ -11,9 +11,8 @@
 
 use crate::{
     dialect::{Inbound, Rendered},
-    session::{ConnId, Delivery, MemberRef, Outbound},
+    session::{ConnId, Delivery, Frame, MemberRef, Outbound, Stamp},
 };
-use axum::extract::ws::Message;
 use bytes::Bytes;
 use shared::history::Position;
 use std::{
@@ -27,19 +26,19 @@ pub struct CatchingUp {
     seats: Mutex<HashMap<ConnId, Held>>,
 }
 
-/// Live frames held for one seat, with their positions (None: an event without history).
+/// Live frames held for one seat (each knows its position, if it has one).
 #[derive(Default)]
 pub struct Held {
-    frames: Vec<(Option<Position>, Message)>,
+    frames: Vec<Frame>,
     /// More was held than the socket's queue could take: the seat cannot catch up.
     overflowed: bool,
     /// Set once released: the seat is live, except for events at or below this position.
     floor: Option<Position>,
 }
 
-/// Whether an event at `stamp` is one a read up to `covered` already delivered.
-fn covered(stamp: Option<(u64, &str)>, covered: &Position) -> bool {
-    stamp.is_some_and(|(offset, epoch)| epoch == covered.epoch && offset <= covered.offset)
+/// Whether an event stamped `stamp` is one a read up to `covered` already delivered.
+fn covered(stamp: Option<&Stamp>, covered: &Position) -> bool {
+    stamp.is_some_and(|s| s.position.epoch == covered.epoch && s.position.offset <= covered.offset)
 }
 
 /// How releasing a seat ended.
@@ -65,10 +64,10 @@ impl CatchingUp {
         self.lock().remove(&conn);
     }
 
-    /// Queues the frames held for `conn` whose offset is past `covered_to` (the history read
-    /// delivered the rest), then turns the seat live. Frames queued here wait for room in the
-    /// socket's queue; the fan-out keeps holding new ones meanwhile, and the seat goes live
-    /// only once nothing is left to queue, under the lock the fan-out takes.
+    /// Queues the frames held for `conn` past `covered_to` (the history read delivered the
+    /// rest), then turns the seat live. Frames queued here wait for room in the socket's
+    /// queue; the fan-out keeps holding new ones meanwhile, and the seat goes live only once
+    /// nothing is left to queue, under the lock the fan-out takes.
     pub async fn release(
         &self,
         conn: ConnId,
@@ -92,9 +91,8 @@ impl CatchingUp {
                 }
                 std::mem::take(&mut held.frames)
             };
-            for (stamp, frame) in batch {
-                let stamp = stamp.as_ref().map(|p| (p.offset, p.epoch.as_str()));
-                if covered(stamp, covered_to) {
+            for frame in batch {
+                if covered(frame.stamp.as_deref(), covered_to) {
                     continue;
                 }
                 if outbound.send_waiting(frame).await != Delivery::Queued {
@@ -129,19 +127,18 @@ pub async fn replay(room: &str, events: Vec<(u64, Bytes)>, member: &MemberRef) -
 pub fn route(
     seats: &mut HashMap<ConnId, Held>,
     conn: ConnId,
-    stamp: Option<(u64, &str)>,
-    frame: Message,
+    frame: Frame,
     cap: usize,
-) -> Option<Message> {
+) -> Option<Frame> {
     let Some(seat) = seats.get_mut(&conn) else {
         return Some(frame);
     };
-    match (&seat.floor, stamp) {
+    match (&seat.floor, frame.stamp.as_deref()) {
         (None, _) => {
-            seat.hold(stamp, frame, cap);
+            seat.hold(frame, cap);
             None
         }
-        (Some(floor), Some(_)) if covered(stamp, floor) => None,
+        (Some(floor), stamp @ Some(_)) if covered(stamp, floor) => None,
         (Some(_), Some(_)) => {
             seats.remove(&conn);
             Some(frame)
@@ -151,8 +148,13 @@ pub fn route(
 }
 
 impl Held {
+    /// The position a released seat's read covered, while no event passed it.
+    pub fn floor(&self) -> Option<&Position> {
+        self.floor.as_ref()
+    }
+
     /// Holds one live frame; past `cap` frames the seat is marked as failed instead.
-    pub fn hold(&mut self, stamp: Option<(u64, &str)>, frame: Message, cap: usize) {
+    pub fn hold(&mut self, frame: Frame, cap: usize) {
         if self.overflowed {
             return;
         }
@@ -161,21 +163,43 @@ impl Held {
             self.frames = Vec::new();
             return;
         }
-        let position = stamp.map(|(offset, epoch)| Position {
-            offset,
-            epoch: epoch.to_owned(),
-        });
-        self.frames.push((position, frame));
+        self.frames.push(frame);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::outbound;
+    use crate::session::{Outgoing, outbound};
+    use axum::extract::ws::Message;
+    use std::sync::Arc;
 
     fn text(s: &str) -> Message {
         Message::Text(s.to_owned().into())
+    }
+
+    /// A frame `body` for the event at `offset` of epoch `epoch` (None: no history).
+    fn event(body: &str, at: Option<(u64, &str)>) -> Frame {
+        Arc::new(Outgoing {
+            message: text(body),
+            stamp: at.map(|(offset, epoch)| {
+                Arc::new(Stamp {
+                    room: "channel:1".into(),
+                    position: Position {
+                        offset,
+                        epoch: epoch.into(),
+                    },
+                })
+            }),
+        })
+    }
+
+    fn bodies(frames: impl Iterator<Item = Frame>) -> Vec<Message> {
+        frames.map(|f| f.message.clone()).collect()
+    }
+
+    fn routed(seats: &mut HashMap<ConnId, Held>, conn: ConnId, f: Frame) -> Option<Message> {
+        route(seats, conn, f, 10).map(|f| f.message.clone())
     }
 
     #[tokio::test]
@@ -186,13 +210,13 @@ mod tests {
         {
             let mut seats = catching_up.lock();
             let held = seats.get_mut(&conn).unwrap();
-            for (stamp, body) in [
-                (Some((4, "e")), "4"),
-                (Some((5, "e")), "5"),
-                (None, "x"),
-                (Some((6, "e")), "6"),
+            for (body, at) in [
+                ("4", Some((4, "e"))),
+                ("5", Some((5, "e"))),
+                ("x", None),
+                ("6", Some((6, "e"))),
             ] {
-                held.hold(stamp, text(body), 10);
+                held.hold(event(body, at), 10);
             }
         }
         let (out, queue) = outbound::channel(10);
@@ -201,18 +225,17 @@ mod tests {
             epoch: "e".into(),
         };
         assert_eq!(catching_up.release(conn, &read, &out).await, Released::Live);
-        let got: Vec<Message> = queue.rx.try_iter().collect();
-        assert_eq!(got, vec![text("5"), text("x"), text("6")]);
+        assert_eq!(
+            bodies(queue.rx.try_iter()),
+            vec![text("5"), text("x"), text("6")]
+        );
         // Live now, but an event the read covered may still come through: it is dropped,
         // and the first one past the floor ends the seat.
         let mut seats = catching_up.lock();
-        assert_eq!(route(&mut seats, conn, Some((3, "e")), text("3"), 10), None);
+        assert_eq!(routed(&mut seats, conn, event("3", Some((3, "e")))), None);
+        assert_eq!(routed(&mut seats, conn, event("y", None)), Some(text("y")));
         assert_eq!(
-            route(&mut seats, conn, None, text("y"), 10),
-            Some(text("y"))
-        );
-        assert_eq!(
-            route(&mut seats, conn, Some((7, "e")), text("7"), 10),
+            routed(&mut seats, conn, event("7", Some((7, "e")))),
             Some(text("7"))
         );
         assert!(seats.is_empty(), "the seat is plainly live");
@@ -232,7 +255,7 @@ mod tests {
         let mut seats = catching_up.lock();
         // Offset 1 of a reset history is news, not a repeat.
         assert_eq!(
-            route(&mut seats, conn, Some((1, "new")), text("1"), 10),
+            routed(&mut seats, conn, event("1", Some((1, "new")))),
             Some(text("1"))
         );
     }
@@ -246,7 +269,7 @@ mod tests {
             let mut seats = catching_up.lock();
             let held = seats.get_mut(&conn).unwrap();
             for offset in 1..=3 {
-                held.hold(Some((offset, "e")), text("e"), 2);
+                held.hold(event("e", Some((offset, "e"))), 2);
             }
         }
         let (out, _queue) = outbound::channel(10);

@@ -13,9 +13,8 @@ use crate::{
     dialect::{Inbound, Rendered, render_revoked, render_stale},
     live::voice,
     node::Node,
-    session::{ConnId, Delivery, MemberRef},
+    session::{CloseReason, ConnId, Delivery, Frame, MemberRef, Outgoing, resume},
 };
-use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use shared::{
     Id,
@@ -80,6 +79,20 @@ async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage
         tracing::warn!(channel = %String::from_utf8_lossy(&message.channel), "dropping a broker message that is not an event");
         return;
     };
+    if let Some(generic) = &inbound.generic
+        && generic.get("type").and_then(|t| t.as_str()) == Some(resume::TAKEOVER)
+    {
+        // A node resuming a session asks the one holding it to let it go.
+        if inbound.room.starts_with("user:")
+            && let Some(conn) = generic
+                .get("session_id")
+                .and_then(|id| id.as_str())
+                .and_then(|id| resume::local_conn(node, id))
+        {
+            node.hub.close_session(conn, CloseReason::Superseded);
+        }
+        return;
+    }
     if !message.via_pattern
         && let Some((offset, epoch)) = inbound.position()
     {
@@ -255,8 +268,8 @@ fn deliver_history(node: &Arc<Node>, room: &str, events: Vec<(u64, bytes::Bytes)
 fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
     let cap = node.config.limits.outbound_queue;
     node.hub.with_members(room, |members| {
-        queue_to_members(members, None, cap, |member| {
-            Some(render_stale(member.format, room, position))
+        queue_to_members(members, cap, |member| {
+            Some(Outgoing::plain(render_stale(member.format, room, position)))
         });
     });
 }
@@ -265,9 +278,8 @@ fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
 /// it for seats that are catching up. Returns how many were queued or held.
 fn queue_to_members(
     members: &super::RoomMembers,
-    stamp: Option<(u64, &str)>,
     cap: usize,
-    frame: impl Fn(&MemberRef) -> Option<Message>,
+    frame: impl Fn(&MemberRef) -> Option<Frame>,
 ) -> (u64, u64) {
     let mut seats = members.catching_up.as_ref().map(|c| c.lock());
     let (mut delivered, mut overflowed) = (0, 0);
@@ -276,7 +288,7 @@ fn queue_to_members(
             continue;
         };
         let frame = match seats.as_mut() {
-            Some(seats) => match super::catchup::route(seats, member.conn, stamp, frame, cap) {
+            Some(seats) => match super::catchup::route(seats, member.conn, frame, cap) {
                 Some(frame) => frame,
                 None => continue,
             },
@@ -317,10 +329,9 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
     }
     let rendered = Rendered::new(inbound);
     let (to_user, from_user) = (inbound.recipient(), inbound.sender());
-    let stamp = inbound.position();
     let cap = node.config.limits.outbound_queue;
     let delivered = hub.with_members(room, |members| {
-        queue_to_members(members, stamp, cap, |member| {
+        queue_to_members(members, cap, |member| {
             if to_user.is_some_and(|u| u != &member.user)
                 || from_user == Some(&member.user)
                 || skip.contains(&member.conn)
@@ -408,6 +419,6 @@ fn revoke(evicted: Vec<MemberRef>, room: &str) {
     for member in evicted {
         member
             .outbound
-            .try_send(render_revoked(member.format, room));
+            .try_send(Outgoing::plain(render_revoked(member.format, room)));
     }
 }

@@ -86,6 +86,26 @@ impl Hub {
         )
     }
 
+    /// Where the socket's seat in `room` stands if no event passed it since it subscribed: the
+    /// position its subscription read (None: an event passed, or it joined without a read).
+    pub fn floor(&self, room: &str, conn: ConnId) -> Option<shared::history::Position> {
+        let held = self.read().get(room)?.catching_up.clone()?;
+        let seats = held.lock();
+        seats.get(&conn)?.floor().cloned()
+    }
+
+    /// Closes an open session of this node, if it is still open.
+    pub fn close_session(&self, conn: ConnId, reason: crate::session::CloseReason) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        match sessions.get(&conn) {
+            Some(member) => {
+                member.outbound.close(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Tells the fan-out the position a subscriber of `room` read.
     pub fn seed(&self, room: &str, position: &shared::history::Position) {
         if let Some(generation) = self.with_members(room, |r| r.generation) {

@@ -107,7 +107,7 @@ impl Session {
 
     /// Queues a reply frame behind the events already queued.
     pub fn send(&self, frame: Message) -> Delivery {
-        self.member.outbound.try_send(frame)
+        self.member.outbound.try_send(super::Outgoing::plain(frame))
     }
 
     pub fn outbound(&self) -> &Outbound {
@@ -126,7 +126,7 @@ impl Session {
         &mut self,
         room: &Room,
         since: Option<&Position>,
-        answer: impl FnOnce(&Subscription) -> Message + Send,
+        answer: impl FnOnce(&Subscription) -> Option<Message> + Send,
     ) -> Result<Subscription, SubscribeError> {
         if matches!(room, Room::Presence(_)) {
             // Presence is followed with PRESENCE_SUBSCRIBE, not joined as a room.
@@ -177,7 +177,9 @@ impl Session {
             position: read.top.clone(),
             recovered,
         };
-        self.send(answer(&subscription));
+        if let Some(answer) = answer(&subscription) {
+            self.send(answer);
+        }
         let replay = if recovered == Some(true) {
             read.events
         } else {

@@ -34,6 +34,10 @@ pub trait Codec: Send {
 
     /// The close frame this dialect sends for `reason`.
     fn close_frame(reason: CloseReason) -> CloseFrame;
+
+    /// `message` as written to the socket as its `seq`-th frame (the dialect puts the
+    /// session's sequence number where its clients read it).
+    fn stamp(message: &Message, seq: u64) -> Message;
 }
 
 /// Runs an admitted socket until it closes: greets it through the codec, then reads, writes
@@ -63,7 +67,7 @@ pub fn run<C: Codec>(
             .connections_open
             .with_label_values(&format)
             .inc();
-        let mut pump = Pump::new(socket, queue.rx.clone());
+        let mut pump = Pump::new(socket, queue.rx.clone(), C::stamp);
         let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
         let strikes = limiter(limits.invalid_frames_per_minute, Duration::from_secs(60), 1);
         // One close future and one timer for the socket's life, not fresh ones per frame.
@@ -106,9 +110,14 @@ pub fn run<C: Codec>(
             }
         };
         queue.close.close(reason);
+        let draft = session.draft();
         drop(session);
         let goodbye = (reason != CloseReason::ClientGone).then(|| C::close_frame(reason));
         Box::pin(pump.finish(reason.flushes_queue(), goodbye)).await;
+        // What resuming this session needs, now that every frame it will get is written.
+        let (id, record) = super::resume::record(draft, &pump);
+        drop(pump);
+        Box::pin(super::resume::save(&node, id, record)).await;
         tracing::debug!(reason = reason.label(), "session closed");
         node.metrics
             .connections_open

@@ -7,9 +7,10 @@ pub mod driver;
 mod live;
 pub mod outbound;
 pub mod pump;
+pub mod resume;
 
 pub use core::{Session, SubscribeError, Subscription};
-pub use outbound::{CloseSignal, Delivery, Outbound};
+pub use outbound::{CloseSignal, Delivery, Frame, Outbound, Outgoing, Stamp};
 
 use crate::dialect::Format;
 use shared::Id;
@@ -50,6 +51,8 @@ pub enum CloseReason {
     ServerShutdown,
     /// The client should reconnect elsewhere (wrong node, or this node drains).
     Reconnect,
+    /// The session was resumed on another socket (this one is stale).
+    Superseded,
     /// The client closed or the transport failed.
     ClientGone,
 }
@@ -73,6 +76,7 @@ impl CloseReason {
             CloseReason::NotAuthenticated => "not_authenticated",
             CloseReason::ServerShutdown => "server_shutdown",
             CloseReason::Reconnect => "reconnect",
+            CloseReason::Superseded => "superseded",
             CloseReason::ClientGone => "client_gone",
         }
     }

@@ -13,11 +13,40 @@
 use super::CloseReason;
 use axum::extract::ws::Message;
 use futures_util::task::AtomicWaker;
+use shared::history::Position;
 use std::{
     future::{Future, poll_fn},
     sync::{Arc, OnceLock},
     task::Poll,
 };
+
+/// A frame on its way to sockets: the message, shared by every socket of one format, and for
+/// an event kept in history its place there (so the socket's task knows, per room, the last
+/// event it wrote: what a resumed session starts from).
+pub struct Outgoing {
+    pub message: Message,
+    pub stamp: Option<Arc<Stamp>>,
+}
+
+/// Where an event stands: its room and its position in the room's history.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub room: Box<str>,
+    pub position: Position,
+}
+
+/// What the queue carries: cloned per socket as one reference count.
+pub type Frame = Arc<Outgoing>;
+
+impl Outgoing {
+    /// A frame for one socket that is not an event with history (a reply, a notice).
+    pub fn plain(message: Message) -> Frame {
+        Arc::new(Outgoing {
+            message,
+            stamp: None,
+        })
+    }
+}
 
 /// How long [`Outbound::send_waiting`] waits for room in a full queue.
 const SEND_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -35,13 +64,13 @@ pub enum Delivery {
 /// The sending half, cloned into every room the socket joins.
 #[derive(Clone)]
 pub struct Outbound {
-    tx: flume::Sender<Message>,
+    tx: flume::Sender<Frame>,
     close: CloseSignal,
 }
 
 /// The receiving half, owned by the socket's task.
 pub struct OutboundQueue {
-    pub rx: flume::Receiver<Message>,
+    pub rx: flume::Receiver<Frame>,
     pub close: CloseSignal,
 }
 
@@ -69,7 +98,7 @@ pub fn channel(capacity: usize) -> (Outbound, OutboundQueue) {
 }
 
 impl Outbound {
-    pub fn try_send(&self, frame: Message) -> Delivery {
+    pub fn try_send(&self, frame: Frame) -> Delivery {
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Queued,
             Err(flume::TrySendError::Full(_)) => {
@@ -83,7 +112,7 @@ impl Outbound {
     /// Queues `frame`, waiting while the queue is full (for replays, which the socket's own
     /// task writes while it waits; never on the fan-out path). A socket that takes no frame
     /// for [`SEND_WAIT_LIMIT`] is closed as a slow consumer.
-    pub async fn send_waiting(&self, frame: Message) -> Delivery {
+    pub async fn send_waiting(&self, frame: Frame) -> Delivery {
         if self.close.is_closed() {
             return Delivery::Gone;
         }
@@ -142,9 +171,12 @@ mod tests {
     #[test]
     fn a_full_queue_closes_as_slow_consumer() {
         let (out, queue) = channel(1);
-        assert_eq!(out.try_send(Message::Text("a".into())), Delivery::Queued);
         assert_eq!(
-            out.try_send(Message::Text("b".into())),
+            out.try_send(Outgoing::plain(Message::Text("a".into()))),
+            Delivery::Queued
+        );
+        assert_eq!(
+            out.try_send(Outgoing::plain(Message::Text("b".into()))),
             Delivery::Overflowed
         );
         assert_eq!(queue.close.reason(), Some(CloseReason::SlowConsumer));

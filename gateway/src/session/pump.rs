@@ -3,12 +3,19 @@
 //! the frames the node queued for the socket are moved into the WebSocket, up to a batch, with
 //! one flush per batch. No split halves, no second task, no lock between reader and writer:
 //! an idle socket is one small task, and a delivery is one wake-up of that task.
+//!
+//! The pump numbers the frames it writes (the session's `seq`, stamped into each frame by the
+//! dialect) and remembers, per room, the last event with history it wrote: what a resumed
+//! session starts from.
 
+use super::{Frame, Stamp};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::{
+    collections::VecDeque,
     future::{Future, poll_fn},
     pin::{Pin, pin},
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -17,14 +24,29 @@ use std::{
 const WRITE_BATCH: usize = 64;
 /// Batches written in one poll before the task lets others run.
 const BATCHES_PER_POLL: usize = 8;
+/// Events with history a pump remembers by number, for a client that missed the last ones.
+const TAIL: usize = 64;
 /// How long the goodbye (queued frames, close frame, close handshake) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Puts the session's sequence number into a frame, the dialect's way.
+pub type Stamper = fn(&Message, u64) -> Message;
 
 pub struct Pump {
     /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
     /// way here, each of which would otherwise keep its own copy in the socket's task.
     socket: Box<WebSocket>,
-    frames: flume::r#async::RecvStream<'static, Message>,
+    frames: flume::r#async::RecvStream<'static, Frame>,
+    stamper: Stamper,
+    /// Frames written so far: the last one written carried this number.
+    seq: u64,
+    /// Per room, the last event with history written (one entry per room, few rooms each).
+    written: Vec<Arc<Stamp>>,
+    /// The last [`TAIL`] events with history written, with their numbers: what a client that
+    /// missed the last few frames is owed (allocated with the first such event).
+    tail: VecDeque<(u64, Arc<Stamp>)>,
+    /// The number of the newest event that fell out of `tail` (0: none did).
+    tail_floor: u64,
     /// Frames were written since the last completed flush.
     unflushed: bool,
     /// A write failed: the client is gone; reads report the end of the socket.
@@ -32,10 +54,15 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn new(socket: Box<WebSocket>, frames: flume::Receiver<Message>) -> Self {
+    pub fn new(socket: Box<WebSocket>, frames: flume::Receiver<Frame>, stamper: Stamper) -> Self {
         Pump {
             socket,
             frames: frames.into_stream(),
+            stamper,
+            seq: 0,
+            written: Vec::new(),
+            tail: VecDeque::new(),
+            tail_floor: 0,
             unflushed: false,
             failed: false,
         }
@@ -74,7 +101,8 @@ impl Pump {
         let goodbye = async {
             if flush_queue {
                 while let Some(Some(frame)) = self.frames.next().now_or_never() {
-                    self.socket.feed(frame).await?;
+                    let message = self.numbered(&frame);
+                    self.socket.feed(message).await?;
                 }
             }
             if let Some(frame) = close {
@@ -85,6 +113,40 @@ impl Pump {
         if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await {
             tracing::debug!(%error, "closing the socket failed");
         }
+    }
+
+    /// The frame's message with the next sequence number, noting where its room stands.
+    fn numbered(&mut self, frame: &Frame) -> Message {
+        self.seq += 1;
+        if let Some(stamp) = &frame.stamp {
+            match self.written.iter_mut().find(|s| s.room == stamp.room) {
+                Some(last) => *last = stamp.clone(),
+                None => self.written.push(stamp.clone()),
+            }
+            if self.tail.len() == TAIL
+                && let Some((seq, _)) = self.tail.pop_front()
+            {
+                self.tail_floor = seq;
+            }
+            self.tail.push_back((self.seq, stamp.clone()));
+        }
+        (self.stamper)(&frame.message, self.seq)
+    }
+
+    /// The last events with history written, numbered, and the number of the newest one that
+    /// is no longer among them.
+    pub fn tail(&self) -> (&VecDeque<(u64, Arc<Stamp>)>, u64) {
+        (&self.tail, self.tail_floor)
+    }
+
+    /// The number of the last frame written (0: none yet).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Per room, the last event with history written.
+    pub fn written(&self) -> &[Arc<Stamp>] {
+        &self.written
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) {
@@ -121,7 +183,8 @@ impl Pump {
             let Poll::Ready(Some(frame)) = Pin::new(&mut self.frames).poll_next(cx) else {
                 break;
             };
-            Pin::new(&mut self.socket).start_send(frame)?;
+            let message = self.numbered(&frame);
+            Pin::new(&mut self.socket).start_send(message)?;
             self.unflushed = true;
             moved += 1;
         }

@@ -17,6 +17,7 @@
 //! | `Plive:{<room>}:ver` | string | version, bumped by every change |
 //! | `Plive:{<room>}:cur` | string | the aggregate last published |
 //! | `Plive-index:{presence\|voice}` | sorted set | rooms with live state, scored by last refresh (ms) |
+//! | `Psession:<id>` | string | a closed session's record (JSON: user, last seq, room positions, recent frames), `GATEWAY_RESUME_TTL_SECS` |
 //! | `Pidem:<scope>:<key>` | string | an `Idempotency-Key`'s record: pending, or the first answer (status, body, body hash) |
 //! | `P{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
 //! | `P{fleet}:node:<id>` | string | the node's `NodeInfo` JSON, expiring after the registry TTL |
@@ -92,6 +93,11 @@ impl Keys {
 
     pub fn live_index(&self, kind: crate::live::LiveKind) -> String {
         format!("{}live-index:{}", self.prefix, kind.as_str())
+    }
+
+    /// A closed session's record, for resuming it.
+    pub fn session(&self, id: &str) -> String {
+        format!("{}session:{id}", self.prefix)
     }
 
     /// The record of one `Idempotency-Key`, scoped by the caller and the route.

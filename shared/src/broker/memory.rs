@@ -29,6 +29,7 @@ pub(super) struct State {
     histories: HashMap<String, RoomHistory>,
     nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
     idempotency: HashMap<String, (String, std::time::Instant)>,
+    sessions: HashMap<String, (String, std::time::Instant)>,
     pub(super) live: HashMap<String, super::memory_live::LiveMap>,
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
 }
@@ -225,6 +226,33 @@ impl MemoryBroker {
 }
 
 impl MemoryBroker {
+    pub async fn session_save(
+        &self,
+        id: &str,
+        record: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        let expires = std::time::Instant::now() + ttl;
+        self.with(|s| {
+            s.sessions
+                .insert(id.to_owned(), (record.to_owned(), expires))
+        });
+        Ok(())
+    }
+
+    pub async fn session_get(&self, id: &str) -> Result<Option<String>, BrokerError> {
+        let now = std::time::Instant::now();
+        Ok(self.with(|s| {
+            s.sessions.retain(|_, (_, expires)| *expires > now);
+            s.sessions.get(id).map(|(record, _)| record.clone())
+        }))
+    }
+
+    pub async fn session_delete(&self, id: &str) -> Result<(), BrokerError> {
+        self.with(|s| s.sessions.remove(id));
+        Ok(())
+    }
+
     pub async fn idempotency_claim(
         &self,
         key: &str,

@@ -242,6 +242,32 @@ impl Broker {
         dispatch!(self.idempotency_release(key))
     }
 
+    /// Keeps a closed session's record (what resuming it needs) for `ttl`.
+    pub async fn session_save(
+        &self,
+        id: &str,
+        record: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        dispatch!(self.session_save(id, record, ttl))
+    }
+
+    /// A closed session's record, if it is kept.
+    pub async fn session_get(&self, id: &str) -> Result<Option<String>, BrokerError> {
+        dispatch!(self.session_get(id))
+    }
+
+    /// Forgets a session's record (it was resumed: a session resumes once).
+    pub async fn session_delete(&self, id: &str) -> Result<(), BrokerError> {
+        dispatch!(self.session_delete(id))
+    }
+
+    /// Publishes a node-to-node control message on `room` (never kept in history; nodes act on
+    /// it and do not pass it to sockets).
+    pub async fn publish_control(&self, room: &Room, payload: String) -> Result<(), BrokerError> {
+        dispatch!(self.publish_transient(&room.to_string(), payload))
+    }
+
     /// Adds or refreshes a gateway node's registry entry; it expires after `ttl` unless
     /// refreshed again.
     pub async fn register_node(

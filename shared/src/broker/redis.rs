@@ -280,6 +280,29 @@ impl RedisBroker {
 }
 
 impl RedisBroker {
+    pub async fn session_save(
+        &self,
+        id: &str,
+        record: &str,
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        let expiry = Some(fred::types::Expiration::EX(ttl.as_secs().max(1) as i64));
+        let _: () = self
+            .client
+            .set(self.keys.session(id), record, expiry, None, false)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn session_get(&self, id: &str) -> Result<Option<String>, BrokerError> {
+        Ok(self.client.get(self.keys.session(id)).await?)
+    }
+
+    pub async fn session_delete(&self, id: &str) -> Result<(), BrokerError> {
+        let _: i64 = self.client.del(self.keys.session(id)).await?;
+        Ok(())
+    }
+
     pub async fn idempotency_claim(
         &self,
         key: &str,

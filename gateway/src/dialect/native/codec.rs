@@ -41,8 +41,13 @@ pub enum Op {
         idle_since: Option<Value>,
     },
     PresenceSubscribe(PresenceTarget),
-    /// An op DESIGN §4.1 names that this node does not handle yet.
-    NotSupported(&'static str),
+    /// Resume session `session_id`, whose frames the client read up to `seq`. Before
+    /// authentication it carries the `token` (instead of IDENTIFY).
+    Resume {
+        session_id: String,
+        seq: u64,
+        token: Option<String>,
+    },
 }
 
 /// What `PRESENCE_SUBSCRIBE` asks for (seed 003's three shapes).
@@ -228,7 +233,23 @@ pub fn parse(text: &str) -> Result<Op, Invalid> {
             idle_since: args.get("idle_since").cloned(),
         }),
         "PRESENCE_SUBSCRIBE" => Ok(Op::PresenceSubscribe(args.presence_target()?)),
-        "RESUME" => Ok(Op::NotSupported("RESUME")),
+        "RESUME" => Ok(Op::Resume {
+            session_id: match args.get("session_id") {
+                Some(Value::String(id)) if !id.is_empty() && id.len() <= 128 => id.clone(),
+                _ => return Err(Invalid::Argument("session_id must be a session id string")),
+            },
+            seq: match args.get("seq") {
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .ok_or(Invalid::Argument("seq must be a non-negative integer"))?,
+                _ => return Err(Invalid::Argument("seq must be a non-negative integer")),
+            },
+            token: match args.get("token") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(token)) => Some(token.clone()),
+                Some(_) => return Err(Invalid::Argument("token must be a string")),
+            },
+        }),
         _ => Err(Invalid::UnknownOp),
     }
 }
@@ -246,7 +267,7 @@ impl Op {
             Op::VoiceSignal { .. } => "VOICE_SIGNAL",
             Op::PresenceUpdate { .. } => "PRESENCE_UPDATE",
             Op::PresenceSubscribe(_) => "PRESENCE_SUBSCRIBE",
-            Op::NotSupported(name) => name,
+            Op::Resume { .. } => "RESUME",
         }
     }
 }
@@ -409,6 +430,54 @@ mod tests {
         ] {
             let frame = format!(r#"{{"op":"SUBSCRIBE","room":"channel:1","since":{bad}}}"#);
             assert_eq!(parse(&frame), Err(Invalid::Argument(message)), "{frame}");
+        }
+    }
+
+    #[test]
+    fn resume_reads_its_session_and_seq_and_names_bad_ones() {
+        assert_eq!(
+            parse(r#"{"op":"RESUME","session_id":"ab-1","seq":12}"#),
+            Ok(Op::Resume {
+                session_id: "ab-1".into(),
+                seq: 12,
+                token: None
+            })
+        );
+        assert_eq!(
+            parse(r#"{"op":"RESUME","data":{"session_id":"ab-1","seq":0,"token":"t"}}"#),
+            Ok(Op::Resume {
+                session_id: "ab-1".into(),
+                seq: 0,
+                token: Some("t".into())
+            })
+        );
+        for (bad, message) in [
+            (
+                r#"{"op":"RESUME","seq":1}"#,
+                "session_id must be a session id string",
+            ),
+            (
+                r#"{"op":"RESUME","session_id":5,"seq":1}"#,
+                "session_id must be a session id string",
+            ),
+            (
+                r#"{"op":"RESUME","session_id":"s"}"#,
+                "seq must be a non-negative integer",
+            ),
+            (
+                r#"{"op":"RESUME","session_id":"s","seq":-1}"#,
+                "seq must be a non-negative integer",
+            ),
+            (
+                r#"{"op":"RESUME","session_id":"s","seq":"1"}"#,
+                "seq must be a non-negative integer",
+            ),
+            (
+                r#"{"op":"RESUME","session_id":"s","seq":1,"token":1}"#,
+                "token must be a string",
+            ),
+        ] {
+            assert_eq!(parse(bad), Err(Invalid::Argument(message)), "{bad}");
         }
     }
 

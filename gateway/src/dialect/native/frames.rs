@@ -2,7 +2,7 @@
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use shared::history::Position;
 
 #[derive(Serialize)]
@@ -54,6 +54,36 @@ pub fn reconnect(url: Option<&str>) -> Message {
     frame("RECONNECT", None, Some(serde_json::json!({ "url": url })))
 }
 
+/// `{"type":"RESUMED","data":{session_id, resumed, user_id, heartbeat_interval, rooms}}`:
+/// each restored room with its position and whether what was missed was replayed, or the
+/// error that kept it out.
+pub fn resumed(
+    session_id: &str,
+    resumed: &str,
+    user_id: Value,
+    heartbeat_interval_ms: u64,
+    rooms: Map<String, Value>,
+) -> Message {
+    let data = serde_json::json!({
+        "session_id": session_id,
+        "resumed": resumed,
+        "user_id": user_id,
+        "heartbeat_interval": heartbeat_interval_ms,
+        "rooms": rooms,
+    });
+    frame("RESUMED", None, Some(data))
+}
+
+/// `{"type":"INVALID_SESSION","data":{"session_id":...}}`: that session cannot be resumed;
+/// carry on with this one (and `SUBSCRIBE {since}` per room).
+pub fn invalid_session(session_id: &str) -> Message {
+    frame(
+        "INVALID_SESSION",
+        None,
+        Some(serde_json::json!({ "session_id": session_id })),
+    )
+}
+
 /// `{"type":"INIT_STATE","data":...}`: a presence, or a map of user id → presence.
 pub fn init_state(data: Value) -> Message {
     frame("INIT_STATE", None, Some(data))
@@ -66,4 +96,45 @@ pub fn heartbeat_ack() -> Message {
 /// `{"type":"ERROR","data":"<message>"}`, plus the room the error is about, if any.
 pub fn error(message: &str, room: Option<&str>) -> Message {
     frame("ERROR", room, Some(Value::String(message.to_owned())))
+}
+
+/// `frame` with `"seq": seq` added as its last field (every native server frame is a JSON
+/// object; anything else is written as it is).
+pub fn with_seq(frame: &Message, seq: u64) -> Message {
+    let Message::Text(text) = frame else {
+        return frame.clone();
+    };
+    let body = text.as_str().trim_end();
+    let Some(open) = body.strip_suffix('}') else {
+        return frame.clone();
+    };
+    let open = open.trim_end();
+    let separator = if open.ends_with('{') { "" } else { "," };
+    Message::Text(Utf8Bytes::from(format!("{open}{separator}\"seq\":{seq}}}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(m: Message) -> String {
+        match m {
+            Message::Text(t) => t.to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn seq_is_the_last_field() {
+        assert_eq!(
+            text(with_seq(&heartbeat_ack(), 7)),
+            r#"{"type":"HEARTBEAT_ACK","seq":7}"#
+        );
+        assert_eq!(
+            text(with_seq(&Message::Text("{}".into()), 1)),
+            r#"{"seq":1}"#
+        );
+        let binary = Message::Binary(vec![1, 2].into());
+        assert_eq!(with_seq(&binary, 3), binary);
+    }
 }

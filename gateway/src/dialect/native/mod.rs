@@ -3,7 +3,8 @@
 //!
 //! Close codes: 4002 too many invalid frames, 4003 not authenticated in time, 4004
 //! authentication failed, 4008 rate limited, 4009 heartbeat timeout, 4020 slow consumer,
-//! 4021 reconnect (to the `url` of the RECONNECT event just sent), 1001 node shutting down,
+//! 4021 reconnect (to the `url` of the RECONNECT event just sent), 4022 session resumed on
+//! another socket, 1001 node shutting down,
 //! 1009 frame over the hard cap.
 
 pub mod codec;
@@ -77,7 +78,7 @@ pub async fn upgrade(
 async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, token: Option<String>, format: Format) {
     // The hand-shake's futures (auth, Redis calls) are boxed: inline, their state would stay
     // in every idle socket's task for its whole life.
-    let Some(user) = Box::pin(admit(&mut socket, &node, token)).await else {
+    let Some((user, resume)) = Box::pin(admit(&mut socket, &node, token)).await else {
         return;
     };
     let conn = ConnId::next();
@@ -85,17 +86,24 @@ async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, token: Option<String
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let session = Session::new(node, conn, user, format, out);
-    driver::run(socket, session, queue, NativeCodec)
+    driver::run(socket, session, queue, NativeCodec { resume })
         .instrument(span)
         .await
 }
 
+/// A `RESUME` sent instead of IDENTIFY: the session to resume and the client's last `seq`.
+pub(super) type ResumeRequest = Option<Box<(String, u64)>>;
+
 /// Authenticates the socket and checks it is on the user's node; otherwise answers it
 /// (close code, or RECONNECT and 4021) and returns None.
-async fn admit(socket: &mut WebSocket, node: &Node, token: Option<String>) -> Option<User> {
+async fn admit(
+    socket: &mut WebSocket,
+    node: &Node,
+    token: Option<String>,
+) -> Option<(User, ResumeRequest)> {
     let reason = match authenticate(socket, node, token).await {
-        Ok(user) => match node.redirect_for(user.id.as_str()).await {
-            None => return Some(user),
+        Ok((user, resume)) => match node.redirect_for(user.id.as_str()).await {
+            None => return Some((user, resume)),
             Some(url) => {
                 let _ = socket.send(frames::reconnect(Some(&url))).await;
                 CloseReason::Reconnect
@@ -115,6 +123,20 @@ async fn admit(socket: &mut WebSocket, node: &Node, token: Option<String>) -> Op
 
 /// Joins the automatic rooms, publishes the session's presence, and sends READY.
 pub(super) async fn greet(session: &mut Session) {
+    let rooms = join_automatic_rooms(session).await;
+    let heartbeat = session.node().config.limits.heartbeat_interval_ms;
+    session.send(frames::ready(
+        &session.id(),
+        render::id(session.user_id()),
+        heartbeat,
+        &rooms,
+    ));
+    tracing::debug!("session ready");
+}
+
+/// The automatic rooms (the user's own, `global`) and the session's presence: what every
+/// session starts with, greeted or resumed. Returns the rooms joined.
+pub(super) async fn join_automatic_rooms(session: &mut Session) -> Vec<String> {
     let mut rooms = Vec::new();
     for room in [Room::User(session.user_id().clone()), Room::Global] {
         match session.enter(&room).await {
@@ -129,29 +151,23 @@ pub(super) async fn greet(session: &mut Session) {
     {
         tracing::warn!(%error, "publishing presence failed");
     }
-    let heartbeat = session.node().config.limits.heartbeat_interval_ms;
-    session.send(frames::ready(
-        &session.conn().0.to_string(),
-        render::id(session.user_id()),
-        heartbeat,
-        &rooms,
-    ));
-    tracing::debug!("session ready");
+    rooms
 }
 
-/// Before READY: the `?token=`, else an IDENTIFY frame within the identify timeout.
+/// Before READY: the `?token=`, else an IDENTIFY frame (or a RESUME carrying the token)
+/// within the identify timeout.
 async fn authenticate(
     socket: &mut WebSocket,
     node: &Node,
     token: Option<String>,
-) -> Result<User, CloseReason> {
+) -> Result<(User, ResumeRequest), CloseReason> {
     let verify = |token: &str| {
         node.verifier
             .verify(token)
             .map_err(|_| CloseReason::AuthFailed)
     };
     if let Some(token) = token {
-        return verify(&token);
+        return verify(&token).map(|user| (user, None));
     }
     let deadline = tokio::time::Instant::now() + node.config.limits.identify_timeout();
     let mut invalid = 0;
@@ -166,7 +182,14 @@ async fn authenticate(
             Read::End(reason) => return Err(reason),
         };
         let reply = match codec::parse(&text) {
-            Ok(Op::Identify { token }) => return verify(&token),
+            Ok(Op::Identify { token }) => return verify(&token).map(|user| (user, None)),
+            Ok(Op::Resume {
+                session_id,
+                seq,
+                token: Some(token),
+            }) => {
+                return verify(&token).map(|user| (user, Some(Box::new((session_id, seq)))));
+            }
             Ok(_) => frames::error("not authenticated", None),
             Err(invalid) => frames::error(ops::invalid_message(&invalid), None),
         };

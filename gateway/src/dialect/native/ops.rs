@@ -10,9 +10,10 @@ use crate::{
     session::{
         CloseReason, Session, SubscribeError, Subscription,
         driver::{Codec, Frame, Strike},
+        resume::{ResumeError, Resumed},
     },
 };
-use axum::extract::ws::CloseFrame;
+use axum::extract::ws::{CloseFrame, Message};
 use serde_json::{Map, Value};
 use shared::event::Presence;
 
@@ -20,11 +21,29 @@ use shared::event::Presence;
 const MAX_ALL_PRESENCES: usize = 10_000;
 
 /// Translates native ops to session calls and session outcomes to native frames.
-pub(super) struct NativeCodec;
+pub(super) struct NativeCodec {
+    /// A RESUME the client sent instead of IDENTIFY, carried out when the session opens.
+    pub(super) resume: super::ResumeRequest,
+}
 
 impl Codec for NativeCodec {
     async fn on_open(&mut self, session: &mut Session) {
-        super::greet(session).await
+        let Some(request) = self.resume.take() else {
+            return super::greet(session).await;
+        };
+        let (id, seq) = *request;
+        // Resumed rooms first (replays are queued before RESUMED), then what every session
+        // has; a session that cannot be resumed is greeted as a new one.
+        match session.resume(&id, seq).await {
+            Ok(resumed) => {
+                super::join_automatic_rooms(session).await;
+                session.send(resumed_frame(session, &id, resumed));
+            }
+            Err(error) => {
+                session.send(resume_error(&id, error));
+                super::greet(session).await;
+            }
+        }
     }
 
     async fn on_frame(&mut self, session: &mut Session, frame: Frame) -> Result<(), Strike> {
@@ -54,8 +73,9 @@ impl Codec for NativeCodec {
                 let error = match room {
                     RoomArg::Valid(room) => {
                         let name = room.to_string();
-                        let answer =
-                            |s: &Subscription| frames::subscribed(&name, &s.position, s.recovered);
+                        let answer = |s: &Subscription| {
+                            Some(frames::subscribed(&name, &s.position, s.recovered))
+                        };
                         match session.subscribe(&room, since.as_ref(), answer).await {
                             Ok(_) => None,
                             Err(error) => Some(frames::error(subscribe_error(error), Some(&name))),
@@ -137,11 +157,14 @@ impl Codec for NativeCodec {
                     .unwrap_or_else(|message| frames::error(message, None));
                 session.send(reply);
             }
-            Op::NotSupported(name) => {
-                session.send(frames::error(
-                    &format!("{name} is not supported by this node yet"),
-                    None,
-                ));
+            Op::Resume {
+                session_id, seq, ..
+            } => {
+                let reply = match session.resume(&session_id, seq).await {
+                    Ok(resumed) => resumed_frame(session, &session_id, resumed),
+                    Err(error) => resume_error(&session_id, error),
+                };
+                session.send(reply);
             }
         }
         Ok(())
@@ -157,6 +180,7 @@ impl Codec for NativeCodec {
             CloseReason::SlowConsumer => (4020, "slow consumer"),
             CloseReason::ServerShutdown => (1001, "node shutting down"),
             CloseReason::Reconnect => (4021, "reconnect"),
+            CloseReason::Superseded => (4022, "session resumed elsewhere"),
             CloseReason::FrameTooLarge => (1009, "frame too large"),
             CloseReason::ClientGone => (1000, ""),
         };
@@ -164,6 +188,10 @@ impl Codec for NativeCodec {
             code,
             reason: text.into(),
         }
+    }
+
+    fn stamp(message: &Message, seq: u64) -> Message {
+        frames::with_seq(message, seq)
     }
 }
 
@@ -214,6 +242,44 @@ async fn presence_subscribe(
                 .map_err(|_| unavailable)?;
             Ok(frames::init_state(presence_map(everyone)))
         }
+    }
+}
+
+/// RESUMED: the session now, and each restored room's position (or why it stayed out).
+fn resumed_frame(session: &Session, resumed_id: &str, resumed: Resumed) -> Message {
+    let rooms = resumed
+        .rooms
+        .into_iter()
+        .map(|(room, outcome)| {
+            let value = match outcome {
+                Ok(s) => serde_json::json!({
+                    "offset": s.position.offset,
+                    "epoch": s.position.epoch,
+                    "recovered": s.recovered.unwrap_or(false),
+                }),
+                Err(error) => serde_json::json!({ "error": subscribe_error(error) }),
+            };
+            (room, value)
+        })
+        .collect();
+    frames::resumed(
+        &session.id(),
+        resumed_id,
+        super::render::id(session.user_id()),
+        session.node().config.limits.heartbeat_interval_ms,
+        rooms,
+    )
+}
+
+/// The answer to a RESUME that could not be carried out.
+fn resume_error(session_id: &str, error: ResumeError) -> Message {
+    match error {
+        ResumeError::Unknown => frames::invalid_session(session_id),
+        ResumeError::SeqAhead { sent } => frames::error(
+            &format!("seq is ahead of what session {session_id} was sent ({sent} frames)"),
+            None,
+        ),
+        ResumeError::Unavailable => frames::error("resume unavailable, try again", None),
     }
 }
 
