@@ -61,6 +61,28 @@ impl Api {
         self.send(request, path).await
     }
 
+    /// Like [`Self::with_headers`], with a failed connection as an error instead of a panic.
+    pub async fn try_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, reqwest::header::HeaderMap, Value), reqwest::Error> {
+        let mut request = self.request(method, path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        Ok((status, headers, parse_body(&bytes)))
+    }
+
     /// A JSON request with extra `headers`; answers the status, the response headers and the
     /// body (as [`Self::get`] and the others parse it).
     pub async fn with_headers(
@@ -84,13 +106,7 @@ impl Api {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a readable body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, headers, body)
+        (status, headers, parse_body(&bytes))
     }
 
     async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -121,12 +137,16 @@ impl Api {
         let bytes = response.bytes().await.unwrap_or_else(|e| {
             panic!("reading the body from {}{path} failed: {e}", self.base_url)
         });
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, body)
+        (status, parse_body(&bytes))
+    }
+}
+
+/// A response body: `Null` if empty, JSON if it parses, else a `String`.
+fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
     }
 }

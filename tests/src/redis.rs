@@ -10,6 +10,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     port: u16,
     process: Option<ServiceProcess>,
+    /// Extra flags, given again on a restart (persistence).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -19,6 +21,32 @@ impl RedisServer {
         RedisServer {
             port,
             process: Some(spawn(port, &[])),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Like [`Self::start`], persisting as production should (docs/configuration.md): AOF
+    /// with an fsync per write, in a fresh directory; a restart reloads it.
+    pub fn start_persistent() -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("redis-aof-{port}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the AOF directory");
+        let extra: Vec<String> = [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            dir.to_str().expect("a UTF-8 temp dir"),
+        ]
+        .map(String::from)
+        .into();
+        let args: Vec<&str> = extra.iter().map(String::as_str).collect();
+        RedisServer {
+            port,
+            process: Some(spawn(port, &args)),
+            extra,
         }
     }
 
@@ -39,10 +67,12 @@ impl RedisServer {
         }
     }
 
-    /// Starts a fresh, empty server on the same port (stopping the old one if running).
+    /// Starts the server again on the same port (stopping the old one if running): empty,
+    /// or with what it persisted when started with [`Self::start_persistent`].
     pub fn start_again(&mut self) {
         self.stop();
-        self.process = Some(spawn(self.port, &[]));
+        let args: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.process = Some(spawn(self.port, &args));
     }
 
     /// Runs `redis-cli -p PORT args...` and returns its stdout, trimmed.

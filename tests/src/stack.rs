@@ -25,7 +25,11 @@ impl Stack {
 
     /// Redis and a dispatcher started with `args` after the standard flags.
     pub fn start_with_dispatcher_args(args: &[&str]) -> Stack {
-        let redis = RedisServer::start();
+        Self::start_on(RedisServer::start(), args)
+    }
+
+    /// A dispatcher (with `args`) on the given Redis.
+    pub fn start_on(redis: RedisServer, args: &[&str]) -> Stack {
         let opts = args
             .iter()
             .fold(DispatcherOpts::new(redis.url()), |opts, arg| opts.arg(*arg));

@@ -1,8 +1,9 @@
 //! Faults during a stream of messages (docs/protocol.md, "Delivery"): a paced stream of
 //! 5,000 messages through the dispatcher over four channels while a gateway node is killed,
-//! its Redis link is cut, or every node is restarted in turn. Each follower reconnects and
-//! recovers as the protocol docs tell clients to, and must end with every acknowledged
-//! message exactly once, in order.
+//! its Redis link is cut, every node is restarted in turn, or Redis itself is restarted. The
+//! posters retry with an `Idempotency-Key` until the dispatcher acknowledges. Each follower
+//! reconnects and recovers as the protocol docs tell clients to, and must end with every
+//! acknowledged message exactly once, in order.
 
 use integration_tests::*;
 use std::collections::HashMap;
@@ -45,11 +46,11 @@ fn stream(stack: &Stack) -> (Acked, Vec<tokio::task::JoinHandle<()>>) {
                 let room = format!("channel:chaos{r}");
                 let mut tick =
                     tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_ROOM));
+                let api = chat.as_user("1");
                 for i in 0..PER_ROOM {
                     tick.tick().await;
                     let id = format!("m{r}x{i}");
-                    chat.post_with_id(&format!("chaos{r}"), "1", "chaos", Some(&id))
-                        .await;
+                    post_until_acknowledged(&api, &format!("chaos{r}"), &id).await;
                     acked
                         .lock()
                         .unwrap()
@@ -61,6 +62,37 @@ fn stream(stack: &Stack) -> (Acked, Vec<tokio::task::JoinHandle<()>>) {
         })
         .collect();
     (acked, posters)
+}
+
+/// 503 answers the posters got (this test binary's tests run in separate processes).
+static UNAVAILABLE_ANSWERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Posts message `id` until the dispatcher acknowledges it, retrying what a client should
+/// retry (503 while Redis is away, a request still in progress, a lost connection) with the
+/// same `Idempotency-Key`.
+async fn post_until_acknowledged(api: &Api, channel: &str, id: &str) {
+    let path = format!("/api/v1/channels/{channel}/messages");
+    let body = serde_json::json!({"content": "chaos", "id": id});
+    let key = [("Idempotency-Key", id)];
+    for _ in 0..600 {
+        let attempt = api.try_with_headers(Method::POST, &path, Some(body.clone()), &key);
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok((201, _, _))) => return,
+            Ok(Ok((503, _, body))) => {
+                UNAVAILABLE_ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                assert_eq!(body["code"], "unavailable", "{body}");
+                assert_eq!(
+                    body["error"], "service unavailable, retry later",
+                    "no internal detail"
+                );
+            }
+            Ok(Ok((409, _, body))) if body["code"] == "idempotency_in_progress" => {}
+            Ok(Ok((status, _, body))) => panic!("posting {id}: {status} {body}"),
+            Ok(Err(_)) | Err(_) => {} // connection refused or cut: retry
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{id} was never acknowledged");
 }
 
 fn acked_so_far(acked: &Acked) -> usize {
@@ -225,4 +257,29 @@ async fn messages_posted_while_the_link_is_down_arrive_once_it_is_back() {
         client.recv_until(&marker).await,
         Vec::<serde_json::Value>::new()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_with_aof_loses_nothing_acknowledged() {
+    let mut stack = Stack::start_on(RedisServer::start_persistent(), HISTORY);
+    let _a = stack.gateway("gw-a", &[]);
+    let _b = stack.gateway("gw-b", &[]);
+    channels(&stack).await;
+    let mut followers = followers(&stack).await;
+    let (acked, posters) = stream(&stack);
+    wait_for_acks(&acked, 1000).await;
+
+    stack.redis.stop();
+    // While Redis is away the dispatcher answers 503 (the posters check its body) and
+    // acknowledges nothing.
+    let during = acked_so_far(&acked);
+    keep_reading(&mut followers, Duration::from_secs(2)).await;
+    assert!(
+        acked_so_far(&acked) <= during + ROOMS,
+        "acknowledged without Redis"
+    );
+    stack.redis.start_again();
+    finish(&mut followers, posters, &acked).await;
+    let refused = UNAVAILABLE_ANSWERS.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(refused > 0, "the outage was seen as 503s");
 }
