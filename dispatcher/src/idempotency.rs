@@ -102,7 +102,10 @@ async fn keyed(
         .await;
     let status = response.status();
     if status.is_server_error() {
-        broker.idempotency_release(&scoped).await?;
+        // Nothing kept: a retry runs again. (If Redis is gone the claim lapses by itself.)
+        if let Err(error) = broker.idempotency_release(&scoped).await {
+            tracing::debug!(%error, "could not release an idempotency key");
+        }
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -117,7 +120,11 @@ async fn keyed(
     };
     let ttl = Duration::from_secs(state.config.idempotency_ttl_secs);
     let record = serde_json::to_string(&record).expect("a record serializes");
-    broker.idempotency_store(&scoped, &record, ttl).await?;
+    if let Err(error) = broker.idempotency_store(&scoped, &record, ttl).await {
+        // The request took effect: answer it. A retry finds the key pending until it
+        // expires, then runs again (a message with the caller's id then answers 409).
+        tracing::warn!(%error, "could not keep an idempotent answer");
+    }
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
