@@ -4,6 +4,7 @@ mod channels;
 mod dms;
 mod gateway;
 mod health;
+mod history;
 mod members;
 mod messages;
 mod moderation;
@@ -30,7 +31,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/channels/{id}",
             patch(channels::update).delete(channels::delete),
         )
-        .route("/api/v1/channels/{id}/messages", post(messages::create))
+        .route(
+            "/api/v1/channels/{id}/messages",
+            post(messages::create).get(history::channel),
+        )
         .route(
             "/api/v1/channels/{id}/messages/{mid}",
             patch(messages::edit).delete(messages::delete),
@@ -48,7 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/channels/{id}/kicks", post(moderation::kick))
         .route("/api/v1/channels/{id}/typing", post(typing::typing))
         .route("/api/v1/dms", post(dms::create))
-        .route("/api/v1/dms/{id}/messages", post(dms::message))
+        .route(
+            "/api/v1/dms/{id}/messages",
+            post(dms::message).get(history::dm),
+        )
         .route("/api/gateway", get(gateway::url))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

@@ -122,6 +122,25 @@ impl MemoryBroker {
         }))
     }
 
+    pub async fn history_back(
+        &self,
+        room: &str,
+        at_most: u64,
+        count: usize,
+    ) -> Result<Vec<(u64, Bytes)>, BrokerError> {
+        Ok(self.with(|s| {
+            s.histories.get(room).map_or_else(Vec::new, |h| {
+                h.events
+                    .iter()
+                    .rev()
+                    .filter(|(offset, _)| *offset <= at_most)
+                    .take(count)
+                    .cloned()
+                    .collect()
+            })
+        }))
+    }
+
     pub async fn history_after(
         &self,
         room: &str,

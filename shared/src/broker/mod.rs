@@ -120,6 +120,17 @@ impl Broker {
         ))
     }
 
+    /// Up to `count` events of `room`'s history at or below offset `at_most`, newest first
+    /// (for paging backwards through what the room retains).
+    pub async fn history_back(
+        &self,
+        room: &str,
+        at_most: u64,
+        count: usize,
+    ) -> Result<Vec<(u64, Bytes)>, BrokerError> {
+        dispatch!(self.history_back(room, at_most, count))
+    }
+
     /// Up to `limit` events of `room`'s history after offset `after` (oldest first), and the
     /// room's position. A room without history gets its epoch here, so the position a first
     /// subscriber is told stays valid once events arrive.

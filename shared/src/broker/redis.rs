@@ -175,6 +175,38 @@ impl RedisBroker {
         })
     }
 
+    pub async fn history_back(
+        &self,
+        room: &str,
+        at_most: u64,
+        count: usize,
+    ) -> Result<Vec<(u64, Bytes)>, BrokerError> {
+        if at_most == 0 || count == 0 {
+            return Ok(Vec::new());
+        }
+        let entries: Value = self
+            .client
+            .xrevrange(
+                self.keys.history(room),
+                format!("{at_most}-0"),
+                "-",
+                Some(count as u64),
+            )
+            .await?;
+        let Value::Array(entries) = entries else {
+            return Ok(Vec::new());
+        };
+        entries
+            .into_iter()
+            .map(|entry| {
+                stream_entry(entry).ok_or_else(|| BrokerError::Corrupt {
+                    key: self.keys.history(room),
+                    detail: "unreadable entry".into(),
+                })
+            })
+            .collect()
+    }
+
     pub async fn ping(&self) -> Result<(), BrokerError> {
         let _: String = self.client.ping(None).await?;
         Ok(())
