@@ -16,6 +16,17 @@ struct Tracked {
     seeded: bool,
 }
 
+impl Tracked {
+    fn new(generation: u64, offset: u64, epoch: &str, seeded: bool) -> Self {
+        Tracked {
+            generation,
+            offset,
+            epoch: epoch.to_owned(),
+            seeded,
+        }
+    }
+}
+
 /// What an incoming event is, relative to what the node already handled in its room.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Check {
@@ -60,15 +71,8 @@ impl Streams {
                 t.offset = offset;
             }
             None => {
-                self.rooms.insert(
-                    room.to_owned(),
-                    Tracked {
-                        generation,
-                        offset,
-                        epoch: epoch.to_owned(),
-                        seeded: false,
-                    },
-                );
+                let tracked = Tracked::new(generation, offset, epoch, false);
+                self.rooms.insert(room.to_owned(), tracked);
             }
         }
         if let Some(t) = self.rooms.get_mut(room) {
@@ -87,15 +91,8 @@ impl Streams {
                 t.offset = t.offset.min(offset)
             }
             _ => {
-                self.rooms.insert(
-                    room.to_owned(),
-                    Tracked {
-                        generation,
-                        offset,
-                        epoch: epoch.to_owned(),
-                        seeded: true,
-                    },
-                );
+                let tracked = Tracked::new(generation, offset, epoch, true);
+                self.rooms.insert(room.to_owned(), tracked);
             }
         }
     }

@@ -28,8 +28,8 @@ pub(super) struct State {
     usernames: HashMap<Id, String>,
     histories: HashMap<String, RoomHistory>,
     nodes: HashMap<String, (NodeInfo, std::time::Instant)>,
-    idempotency: HashMap<String, (String, std::time::Instant)>,
-    sessions: HashMap<String, (String, std::time::Instant)>,
+    idempotency: Expiring,
+    sessions: Expiring,
     pub(super) live: HashMap<String, super::memory_live::LiveMap>,
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
 }
@@ -244,6 +244,27 @@ impl MemoryBroker {
     }
 }
 
+/// String values that expire, as Redis keys with a TTL do.
+#[derive(Default)]
+pub(super) struct Expiring(HashMap<String, (String, std::time::Instant)>);
+
+impl Expiring {
+    fn get(&mut self, key: &str) -> Option<String> {
+        let now = std::time::Instant::now();
+        self.0.retain(|_, (_, expires)| *expires > now);
+        self.0.get(key).map(|(value, _)| value.clone())
+    }
+
+    fn insert(&mut self, key: &str, value: &str, ttl: std::time::Duration) {
+        let expires = std::time::Instant::now() + ttl;
+        self.0.insert(key.to_owned(), (value.to_owned(), expires));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+}
+
 impl MemoryBroker {
     pub async fn session_save(
         &self,
@@ -251,20 +272,12 @@ impl MemoryBroker {
         record: &str,
         ttl: std::time::Duration,
     ) -> Result<(), BrokerError> {
-        let expires = std::time::Instant::now() + ttl;
-        self.with(|s| {
-            s.sessions
-                .insert(id.to_owned(), (record.to_owned(), expires))
-        });
+        self.with(|s| s.sessions.insert(id, record, ttl));
         Ok(())
     }
 
     pub async fn session_get(&self, id: &str) -> Result<Option<String>, BrokerError> {
-        let now = std::time::Instant::now();
-        Ok(self.with(|s| {
-            s.sessions.retain(|_, (_, expires)| *expires > now);
-            s.sessions.get(id).map(|(record, _)| record.clone())
-        }))
+        Ok(self.with(|s| s.sessions.get(id)))
     }
 
     pub async fn session_delete(&self, id: &str) -> Result<(), BrokerError> {
@@ -278,17 +291,12 @@ impl MemoryBroker {
         pending: &str,
         in_flight: std::time::Duration,
     ) -> Result<Option<String>, BrokerError> {
-        let now = std::time::Instant::now();
         Ok(self.with(|s| {
-            s.idempotency.retain(|_, (_, expires)| *expires > now);
-            match s.idempotency.get(key) {
-                Some((record, _)) => Some(record.clone()),
-                None => {
-                    let claim = (pending.to_owned(), now + in_flight);
-                    s.idempotency.insert(key.to_owned(), claim);
-                    None
-                }
+            let previous = s.idempotency.get(key);
+            if previous.is_none() {
+                s.idempotency.insert(key, pending, in_flight);
             }
+            previous
         }))
     }
 
@@ -298,11 +306,7 @@ impl MemoryBroker {
         record: &str,
         ttl: std::time::Duration,
     ) -> Result<(), BrokerError> {
-        let expires = std::time::Instant::now() + ttl;
-        self.with(|s| {
-            s.idempotency
-                .insert(key.to_owned(), (record.to_owned(), expires))
-        });
+        self.with(|s| s.idempotency.insert(key, record, ttl));
         Ok(())
     }
 

@@ -312,18 +312,25 @@ impl RedisBroker {
 }
 
 impl RedisBroker {
+    /// `SET key value EX ttl`.
+    async fn set_expiring(
+        &self,
+        key: String,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        let expiry = Some(fred::types::Expiration::EX(ttl.as_secs().max(1) as i64));
+        let _: () = self.client.set(key, value, expiry, None, false).await?;
+        Ok(())
+    }
+
     pub async fn session_save(
         &self,
         id: &str,
         record: &str,
         ttl: Duration,
     ) -> Result<(), BrokerError> {
-        let expiry = Some(fred::types::Expiration::EX(ttl.as_secs().max(1) as i64));
-        let _: () = self
-            .client
-            .set(self.keys.session(id), record, expiry, None, false)
-            .await?;
-        Ok(())
+        self.set_expiring(self.keys.session(id), record, ttl).await
     }
 
     pub async fn session_get(&self, id: &str) -> Result<Option<String>, BrokerError> {
@@ -364,12 +371,8 @@ impl RedisBroker {
         record: &str,
         ttl: Duration,
     ) -> Result<(), BrokerError> {
-        let expiry = Some(fred::types::Expiration::EX(ttl.as_secs().max(1) as i64));
-        let _: () = self
-            .client
-            .set(self.keys.idempotency(key), record, expiry, None, false)
-            .await?;
-        Ok(())
+        self.set_expiring(self.keys.idempotency(key), record, ttl)
+            .await
     }
 
     pub async fn idempotency_release(&self, key: &str) -> Result<(), BrokerError> {
