@@ -38,13 +38,13 @@ impl Node {
         let metrics = Metrics::new();
         let subscriber = broker.subscriber().await?;
         let messages = subscriber.messages();
-        let (hub, queues) = hub::Hub::new(metrics.clone());
+        let (hub, changes) = hub::Hub::new(metrics.clone());
         let hub = Arc::new(hub);
         let stopped = CancellationToken::new();
         let (resync_tx, resyncs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(hub::subscriptions::run(
             subscriber,
-            queues.changes,
+            changes,
             resync_tx,
             metrics.clone(),
             stopped.clone(),
@@ -67,12 +67,7 @@ impl Node {
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
         });
-        tokio::spawn(hub::fanout::run(
-            node.clone(),
-            messages,
-            resyncs,
-            queues.seeds,
-        ));
+        tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));
         Ok(node)
     }
 

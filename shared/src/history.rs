@@ -14,6 +14,24 @@ pub struct Position {
     pub epoch: String,
 }
 
+impl Position {
+    /// Where a room with no history yet stands: offset 0, no epoch (the first publication
+    /// starts one).
+    pub fn none() -> Self {
+        Position {
+            offset: 0,
+            epoch: String::new(),
+        }
+    }
+
+    /// Whether a client at `self` can take the room's events from a read that found `top`
+    /// as continuing from where it is: the same epoch, or no epoch yet at offset 0 (the
+    /// client saw the room before its history began, so every event of any epoch is new).
+    pub fn continues_in(&self, top: &Position) -> bool {
+        self.epoch == top.epoch || (self.epoch.is_empty() && self.offset == 0)
+    }
+}
+
 /// What a history read found after a given offset.
 #[derive(Clone, Debug)]
 pub struct HistoryRead {
@@ -81,6 +99,26 @@ mod tests {
             },
             events: offsets.iter().map(|o| (*o, Bytes::new())).collect(),
         }
+    }
+
+    #[test]
+    fn a_position_before_any_history_continues_in_any_epoch() {
+        let top = Position {
+            offset: 3,
+            epoch: "e".into(),
+        };
+        assert!(Position::none().continues_in(&top));
+        assert!(top.continues_in(&top));
+        let elsewhere = Position {
+            offset: 3,
+            epoch: "f".into(),
+        };
+        assert!(!elsewhere.continues_in(&top));
+        let no_epoch_but_offset = Position {
+            offset: 2,
+            epoch: String::new(),
+        };
+        assert!(!no_epoch_but_offset.continues_in(&top));
     }
 
     #[test]

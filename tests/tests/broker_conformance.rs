@@ -417,17 +417,20 @@ async fn publish_n(broker: &Broker, c: &str, n: usize) -> Vec<shared::history::P
 #[tokio::test]
 async fn offsets_count_up_per_room_within_one_epoch_and_history_reads_after_one() {
     with_each_broker(|broker| async move {
-        // A first read gives the room its epoch, which the first publication keeps.
+        // A room without history reads as offset 0 of no epoch (and the read writes
+        // nothing); the first publication starts its epoch, which the next ones keep.
         let before = broker.history_after("channel:h1", 0, 10).await.unwrap();
-        assert_eq!(before.top.offset, 0);
+        assert_eq!(before.top, shared::history::Position::none());
         assert!(before.events.is_empty());
         let positions = publish_n(&broker, "h1", 5).await;
         let offsets: Vec<u64> = positions.iter().map(|p| p.offset).collect();
         assert_eq!(offsets, [1, 2, 3, 4, 5]);
+        assert!(!positions[0].epoch.is_empty());
         assert!(
-            positions.iter().all(|p| p.epoch == before.top.epoch),
+            positions.iter().all(|p| p.epoch == positions[0].epoch),
             "{positions:?}"
         );
+        assert!(before.top.continues_in(&positions[4]));
         // Another room counts on its own.
         assert_eq!(publish_n(&broker, "h2", 1).await[0].offset, 1);
 
@@ -520,6 +523,9 @@ async fn redis_starts_a_new_epoch_when_the_history_is_lost() {
         ..BrokerOptions::default()
     };
     let broker = Broker::connect(&opts).await.unwrap();
+    // Reading a room without history writes nothing.
+    broker.history_after("channel:e1", 0, 10).await.unwrap();
+    assert_eq!(redis.cli(&["EXISTS", "history:{channel:e1}:meta"]), "0");
     let first = publish_n(&broker, "e1", 3).await;
     // The stream evicted while its meta survives: the offsets cannot be trusted any more.
     redis.cli(&["DEL", "history:{channel:e1}"]);

@@ -221,3 +221,23 @@ async fn since_works_in_a_room_joined_automatically() {
         Some(position["offset"].as_u64().unwrap() + 1)
     );
 }
+
+#[tokio::test]
+async fn a_room_without_history_yet_recovers_from_its_first_event() {
+    let (stack, gateway) = setup().await;
+    stack.chat.dm("d1", &["1", "7"]).await;
+    let mut client = NativeClient::connect(&gateway, "7").await;
+    let position = client.subscribe("dm:d1").await;
+    assert_eq!(position, json!({"offset": 0, "epoch": ""}), "no history yet");
+    drop(client);
+    stack.chat.post_dm("d1", "1", "first", "f1").await;
+    stack.chat.post_dm("d1", "1", "second", "f2").await;
+    let mut client = NativeClient::connect(&gateway, "7").await;
+    let reply = client.try_subscribe_since("dm:d1", &position).await;
+    assert_eq!(reply["data"]["recovered"], true, "{reply}");
+    assert_eq!(reply["data"]["offset"], 2);
+    for id in ["f1", "f2"] {
+        let frame = client.recv_type("DIRECT_MESSAGE_CREATE").await;
+        assert_eq!(frame["data"]["id"], id);
+    }
+}

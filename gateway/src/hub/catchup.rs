@@ -7,7 +7,9 @@
 //! A released seat keeps its floor (the position its read covered) until the fan-out passes
 //! it: an event the read already covered can still be on its way through a busy fan-out, and
 //! is dropped for this seat when it comes. Offsets compare only within one epoch: an event of
-//! another epoch is never taken for one the read covered.
+//! another epoch is never taken for one the read covered. A floor is two words (the epoch
+//! name is shared by the room's floors); it also tells where a quiet room stands, for a
+//! resumed session and for the node's catch-up after a Redis reconnection.
 
 use crate::{
     dialect::{Inbound, Rendered},
@@ -17,13 +19,29 @@ use bytes::Bytes;
 use shared::history::Position;
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
-/// The held seats of one room.
+/// The seats of one room that are catching up, or released with a floor.
 #[derive(Default)]
 pub struct CatchingUp {
-    seats: Mutex<HashMap<ConnId, Held>>,
+    seats: Mutex<Seats>,
+}
+
+#[derive(Default)]
+pub struct Seats {
+    map: HashMap<ConnId, Seat>,
+    /// The epoch the floors were read in, shared by every floor of that epoch.
+    epoch: Option<Arc<str>>,
+}
+
+/// One socket's seat while it is special.
+pub enum Seat {
+    /// Catching up: its live frames are held (boxed: only while it lasts).
+    Holding(Box<Held>),
+    /// Released: live, except for events at or below `offset` of `epoch` (what its read
+    /// covered), until an event past it comes.
+    Floor { offset: u64, epoch: Arc<str> },
 }
 
 /// Live frames held for one seat (each knows its position, if it has one).
@@ -32,13 +50,11 @@ pub struct Held {
     frames: Vec<Frame>,
     /// More was held than the socket's queue could take: the seat cannot catch up.
     overflowed: bool,
-    /// Set once released: the seat is live, except for events at or below this position.
-    floor: Option<Position>,
 }
 
-/// Whether an event stamped `stamp` is one a read up to `covered` already delivered.
-fn covered(stamp: Option<&Stamp>, covered: &Position) -> bool {
-    stamp.is_some_and(|s| s.position.epoch == covered.epoch && s.position.offset <= covered.offset)
+/// Whether an event stamped `stamp` is one a read up to `offset` of `epoch` delivered.
+fn covered(stamp: Option<&Stamp>, offset: u64, epoch: &str) -> bool {
+    stamp.is_some_and(|s| s.position.epoch == epoch && s.position.offset <= offset)
 }
 
 /// How releasing a seat ended.
@@ -50,18 +66,60 @@ pub enum Released {
     Failed,
 }
 
+impl Seats {
+    /// The shared epoch name for `epoch` (floors of one epoch share one allocation).
+    fn epoch(&mut self, epoch: &str) -> Arc<str> {
+        match &self.epoch {
+            Some(shared) if **shared == *epoch => shared.clone(),
+            _ => {
+                let shared: Arc<str> = epoch.into();
+                self.epoch = Some(shared.clone());
+                shared
+            }
+        }
+    }
+
+    /// The position a released seat's read covered, while no event passed it.
+    pub fn floor(&self, conn: ConnId) -> Option<Position> {
+        match self.map.get(&conn)? {
+            Seat::Floor { offset, epoch } => Some(Position {
+                offset: *offset,
+                epoch: epoch.to_string(),
+            }),
+            Seat::Holding(_) => None,
+        }
+    }
+
+    /// The lowest floor of the room (in the shared epoch): where the room stood for the
+    /// node when its quietest reader subscribed.
+    pub fn lowest_floor(&self) -> Option<Position> {
+        let epoch = self.epoch.as_ref()?;
+        self.map
+            .values()
+            .filter_map(|seat| match seat {
+                Seat::Floor { offset, epoch: e } if Arc::ptr_eq(e, epoch) => Some(*offset),
+                _ => None,
+            })
+            .min()
+            .map(|offset| Position {
+                offset,
+                epoch: epoch.to_string(),
+            })
+    }
+}
+
 impl CatchingUp {
-    pub fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, Held>> {
+    pub fn lock(&self) -> MutexGuard<'_, Seats> {
         self.seats.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Holds the seat's live events from now on (a seat released earlier starts over).
     pub fn hold_seat(&self, conn: ConnId) {
-        self.lock().insert(conn, Held::default());
+        self.lock().map.insert(conn, Seat::Holding(Box::default()));
     }
 
     pub fn drop_seat(&self, conn: ConnId) {
-        self.lock().remove(&conn);
+        self.lock().map.remove(&conn);
     }
 
     /// Queues the frames held for `conn` past `covered_to` (the history read delivered the
@@ -77,22 +135,27 @@ impl CatchingUp {
         loop {
             let batch = {
                 let mut seats = self.lock();
-                let Some(held) = seats.get_mut(&conn) else {
+                let Some(Seat::Holding(held)) = seats.map.get_mut(&conn) else {
                     // Evicted meanwhile (kick, ban, deletion): nothing left to release.
                     return Released::Live;
                 };
                 if held.overflowed {
-                    seats.remove(&conn);
+                    seats.map.remove(&conn);
                     return Released::Failed;
                 }
                 if held.frames.is_empty() {
-                    held.floor = Some(covered_to.clone());
+                    let epoch = seats.epoch(&covered_to.epoch);
+                    let floor = Seat::Floor {
+                        offset: covered_to.offset,
+                        epoch,
+                    };
+                    seats.map.insert(conn, floor);
                     return Released::Live;
                 }
                 std::mem::take(&mut held.frames)
             };
             for frame in batch {
-                if covered(frame.stamp.as_deref(), covered_to) {
+                if covered(frame.stamp.as_deref(), covered_to.offset, &covered_to.epoch) {
                     continue;
                 }
                 if outbound.send_waiting(frame).await != Delivery::Queued {
@@ -124,35 +187,25 @@ pub async fn replay(room: &str, events: Vec<(u64, Bytes)>, member: &MemberRef) -
 /// Routes one live frame for `conn` through its seat, if it has one: held while it catches
 /// up, dropped when at or below a released seat's floor. Returns the frame to queue now, if
 /// any; the first event past the floor ends the seat's special treatment.
-pub fn route(
-    seats: &mut HashMap<ConnId, Held>,
-    conn: ConnId,
-    frame: Frame,
-    cap: usize,
-) -> Option<Frame> {
-    let Some(seat) = seats.get_mut(&conn) else {
+pub fn route(seats: &mut Seats, conn: ConnId, frame: Frame, cap: usize) -> Option<Frame> {
+    let Some(seat) = seats.map.get_mut(&conn) else {
         return Some(frame);
     };
-    match (&seat.floor, frame.stamp.as_deref()) {
-        (None, _) => {
-            seat.hold(frame, cap);
+    match (seat, frame.stamp.as_deref()) {
+        (Seat::Holding(held), _) => {
+            held.hold(frame, cap);
             None
         }
-        (Some(floor), stamp @ Some(_)) if covered(stamp, floor) => None,
-        (Some(_), Some(_)) => {
-            seats.remove(&conn);
+        (Seat::Floor { offset, epoch }, stamp @ Some(_)) if covered(stamp, *offset, epoch) => None,
+        (Seat::Floor { .. }, Some(_)) => {
+            seats.map.remove(&conn);
             Some(frame)
         }
-        (Some(_), None) => Some(frame),
+        (Seat::Floor { .. }, None) => Some(frame),
     }
 }
 
 impl Held {
-    /// The position a released seat's read covered, while no event passed it.
-    pub fn floor(&self) -> Option<&Position> {
-        self.floor.as_ref()
-    }
-
     /// Holds one live frame; past `cap` frames the seat is marked as failed instead.
     pub fn hold(&mut self, frame: Frame, cap: usize) {
         if self.overflowed {
@@ -198,7 +251,7 @@ mod tests {
         frames.map(|f| f.message.clone()).collect()
     }
 
-    fn routed(seats: &mut HashMap<ConnId, Held>, conn: ConnId, f: Frame) -> Option<Message> {
+    fn routed(seats: &mut Seats, conn: ConnId, f: Frame) -> Option<Message> {
         route(seats, conn, f, 10).map(|f| f.message.clone())
     }
 
@@ -209,7 +262,9 @@ mod tests {
         catching_up.hold_seat(conn);
         {
             let mut seats = catching_up.lock();
-            let held = seats.get_mut(&conn).unwrap();
+            let Some(Seat::Holding(held)) = seats.map.get_mut(&conn) else {
+                panic!("not holding")
+            };
             for (body, at) in [
                 ("4", Some((4, "e"))),
                 ("5", Some((5, "e"))),
@@ -238,7 +293,7 @@ mod tests {
             routed(&mut seats, conn, event("7", Some((7, "e")))),
             Some(text("7"))
         );
-        assert!(seats.is_empty(), "the seat is plainly live");
+        assert!(seats.map.is_empty(), "the seat is plainly live");
     }
 
     #[tokio::test]
@@ -267,7 +322,9 @@ mod tests {
         catching_up.hold_seat(conn);
         {
             let mut seats = catching_up.lock();
-            let held = seats.get_mut(&conn).unwrap();
+            let Some(Seat::Holding(held)) = seats.map.get_mut(&conn) else {
+                panic!("not holding")
+            };
             for offset in 1..=3 {
                 held.hold(event("e", Some((offset, "e"))), 2);
             }

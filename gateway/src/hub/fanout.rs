@@ -34,7 +34,6 @@ pub async fn run(
     node: Arc<Node>,
     mut messages: MessageStream,
     mut resyncs: mpsc::UnboundedReceiver<()>,
-    mut seeds: mpsc::UnboundedReceiver<super::Seed>,
 ) {
     let metrics = &node.metrics;
     let mut streams = Streams::default();
@@ -44,10 +43,6 @@ pub async fn run(
             _ = node.stopped.cancelled() => return,
             Some(()) = resyncs.recv() => {
                 catch_up_all(&node, &mut streams).await;
-                continue;
-            }
-            Some((room, generation, position)) = seeds.recv() => {
-                streams.seed(&room, generation, position.offset, &position.epoch);
                 continue;
             }
             received = messages.recv() => received,
@@ -184,14 +179,20 @@ async fn fill_gap(node: &Arc<Node>, room: &str, after: u64, next: u64, epoch: &s
 /// node's subscriptions were down is delivered, or the room's sockets are told it is lost.
 async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
     let limit = node.config.limits.max_replay;
-    // Rooms the node still holds, as the same hub room (not left and joined again since).
-    let rooms: Vec<(String, u64, u64, String)> = streams
+    // Rooms the node still holds, as the same hub room (not left and joined again since),
+    // and the quiet ones no event came through yet, from their readers' floors.
+    let mut rooms: Vec<(String, u64, u64, String)> = streams
         .snapshot()
         .into_iter()
         .filter(|(room, generation, _, _)| {
             node.hub.with_members(room, |r| r.generation) == Some(*generation)
         })
         .collect();
+    for (room, generation, floor) in node.hub.quiet_rooms() {
+        if !streams.tracks(&room, generation) {
+            rooms.push((room, generation, floor.offset, floor.epoch));
+        }
+    }
     tracing::info!(rooms = rooms.len(), "catching up rooms from history");
     let broker = node.broker.clone();
     let mut reads = futures_util::stream::iter(rooms)
@@ -214,7 +215,11 @@ async fn catch_up_all(node: &Arc<Node>, streams: &mut Streams) {
             }
         };
         let mut offset = offset;
-        if read.top.epoch != epoch {
+        let was = Position {
+            offset,
+            epoch: epoch.clone(),
+        };
+        if !was.continues_in(&read.top) {
             // The history was reset: what came before is lost, the new epoch's events are not.
             node.metrics.stream_gaps.with_label_values(&["lost"]).inc();
             tracing::warn!(room, "room history was reset while the link was down");

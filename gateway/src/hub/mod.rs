@@ -44,18 +44,7 @@ pub struct Hub {
     /// Every open session, for the registry's connection count and for drain.
     sessions: Mutex<HashMap<ConnId, MemberRef>>,
     changes: mpsc::UnboundedSender<Change>,
-    /// Positions subscribers read, for the fan-out's continuity ([`streams::Streams::seed`]).
-    seeds: mpsc::UnboundedSender<Seed>,
     metrics: Metrics,
-}
-
-/// A room position a subscriber read: (room, hub room generation, position).
-pub type Seed = (String, u64, shared::history::Position);
-
-/// The receiving ends the node's background tasks take from a new [`Hub`].
-pub struct HubQueues {
-    pub changes: mpsc::UnboundedReceiver<Change>,
-    pub seeds: mpsc::UnboundedReceiver<Seed>,
 }
 
 fn next_generation() -> u64 {
@@ -64,25 +53,19 @@ fn next_generation() -> u64 {
 }
 
 impl Hub {
-    /// A hub and the receiving ends of its subscription changes (for [`subscriptions::run`])
-    /// and seeds (for [`fanout::run`]). Both queues are unbounded by design: they hold at most
-    /// one entry per room transition or subscription, and those are bounded by the
-    /// (rate-limited) client ops that cause them.
-    pub fn new(metrics: Metrics) -> (Self, HubQueues) {
-        let (changes, changes_rx) = mpsc::unbounded_channel();
-        let (seeds, seeds_rx) = mpsc::unbounded_channel();
+    /// A hub and the receiving end of its subscription changes (for [`subscriptions::run`]).
+    /// The change queue is unbounded by design: it holds at most one entry per room
+    /// transition, and transitions are bounded by the (rate-limited) joins that cause them.
+    pub fn new(metrics: Metrics) -> (Self, mpsc::UnboundedReceiver<Change>) {
+        let (changes, rx) = mpsc::unbounded_channel();
         (
             Hub {
                 rooms: RwLock::default(),
                 sessions: Mutex::default(),
                 changes,
-                seeds,
                 metrics,
             },
-            HubQueues {
-                changes: changes_rx,
-                seeds: seeds_rx,
-            },
+            rx,
         )
     }
 
@@ -91,7 +74,19 @@ impl Hub {
     pub fn floor(&self, room: &str, conn: ConnId) -> Option<shared::history::Position> {
         let held = self.read().get(room)?.catching_up.clone()?;
         let seats = held.lock();
-        seats.get(&conn)?.floor().cloned()
+        seats.floor(conn)
+    }
+
+    /// Rooms whose position the node knows only from its readers' floors: each with its
+    /// generation and lowest floor (for the catch-up after a Redis reconnection).
+    pub fn quiet_rooms(&self) -> Vec<(String, u64, shared::history::Position)> {
+        self.read()
+            .iter()
+            .filter_map(|(room, members)| {
+                let floor = members.catching_up.as_ref()?.lock().lowest_floor()?;
+                Some((room.clone(), members.generation, floor))
+            })
+            .collect()
     }
 
     /// Closes an open session of this node, if it is still open.
@@ -103,16 +98,6 @@ impl Hub {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Tells the fan-out the position a subscriber of `room` read.
-    pub fn seed(&self, room: &str, position: &shared::history::Position) {
-        if let Some(generation) = self.with_members(room, |r| r.generation) {
-            // The receiver lives as long as the node.
-            let _ = self
-                .seeds
-                .send((room.to_owned(), generation, position.clone()));
         }
     }
 

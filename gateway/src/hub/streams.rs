@@ -12,17 +12,14 @@ struct Tracked {
     generation: u64,
     offset: u64,
     epoch: String,
-    /// Known only from subscribers' reads, no event handled yet: the lowest position read.
-    seeded: bool,
 }
 
 impl Tracked {
-    fn new(generation: u64, offset: u64, epoch: &str, seeded: bool) -> Self {
+    fn new(generation: u64, offset: u64, epoch: &str) -> Self {
         Tracked {
             generation,
             offset,
             epoch: epoch.to_owned(),
-            seeded,
         }
     }
 }
@@ -52,6 +49,9 @@ impl Streams {
         match self.rooms.get(room) {
             None => Check::InOrder,
             Some(t) if t.generation != generation => Check::InOrder,
+            // Known from before the room had history: its first epoch is no reset.
+            Some(t) if t.epoch.is_empty() && t.offset == 0 && offset > 1 => Check::Gap { after: 0 },
+            Some(t) if t.epoch.is_empty() && t.offset == 0 => Check::InOrder,
             Some(t) if t.epoch != epoch => Check::NewEpoch,
             Some(t) if offset <= t.offset => Check::Repeat,
             Some(t) if offset == t.offset + 1 => Check::InOrder,
@@ -71,30 +71,17 @@ impl Streams {
                 t.offset = offset;
             }
             None => {
-                let tracked = Tracked::new(generation, offset, epoch, false);
+                let tracked = Tracked::new(generation, offset, epoch);
                 self.rooms.insert(room.to_owned(), tracked);
             }
-        }
-        if let Some(t) = self.rooms.get_mut(room) {
-            t.seeded = false;
         }
     }
 
-    /// Records a position a subscriber read for the room, so that events published after it
-    /// that never reach the node (a link cut before any event came) are still caught up. Only
-    /// until the first event is handled, and keeping the lowest of the positions read: each
-    /// subscriber's seat covers up to its own read.
-    pub fn seed(&mut self, room: &str, generation: u64, offset: u64, epoch: &str) {
-        match self.rooms.get_mut(room) {
-            Some(t) if t.generation == generation && !t.seeded => {}
-            Some(t) if t.generation == generation && t.epoch == epoch => {
-                t.offset = t.offset.min(offset)
-            }
-            _ => {
-                let tracked = Tracked::new(generation, offset, epoch, true);
-                self.rooms.insert(room.to_owned(), tracked);
-            }
-        }
+    /// Whether the room is tracked for this hub room.
+    pub fn tracks(&self, room: &str, generation: u64) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|t| t.generation == generation)
     }
 
     /// Stops tracking a room (no local socket is in it any more).
@@ -132,20 +119,9 @@ mod tests {
         assert_eq!(streams.check("r", 2, 10, "b"), Check::InOrder);
         streams.forget("r");
         assert_eq!(streams.check("r", 2, 9, "a"), Check::InOrder);
-    }
-
-    #[test]
-    fn seeds_keep_the_lowest_read_until_an_event_comes() {
-        let mut streams = Streams::default();
-        streams.seed("r", 1, 8, "a");
-        streams.seed("r", 1, 5, "a");
-        streams.seed("r", 1, 9, "a");
-        assert_eq!(streams.check("r", 1, 5, "a"), Check::Repeat);
-        assert_eq!(streams.check("r", 1, 6, "a"), Check::InOrder);
-        assert_eq!(streams.check("r", 1, 9, "a"), Check::Gap { after: 5 });
-        streams.advance("r", 1, 6, "a");
-        // Once events flow, reads no longer move the position.
-        streams.seed("r", 1, 2, "a");
-        assert_eq!(streams.check("r", 1, 7, "a"), Check::InOrder);
+        // Tracked from before the room had history: its first epoch continues it.
+        streams.advance("q", 1, 0, "");
+        assert_eq!(streams.check("q", 1, 1, "z"), Check::InOrder);
+        assert_eq!(streams.check("q", 1, 3, "z"), Check::Gap { after: 0 });
     }
 }

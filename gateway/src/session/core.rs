@@ -170,9 +170,8 @@ impl Session {
             }
         };
         self.rooms.insert(name.clone());
-        hub.seed(&name, &read.top);
         let recovered = since
-            .map(|since| since.epoch == read.top.epoch && read.is_complete_after(since.offset));
+            .map(|since| since.continues_in(&read.top) && read.is_complete_after(since.offset));
         let subscription = Subscription {
             position: read.top.clone(),
             recovered,

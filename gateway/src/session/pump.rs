@@ -29,6 +29,32 @@ const TAIL: usize = 64;
 /// How long the goodbye (queued frames, close frame, close handshake) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The events with history a socket's task wrote: per room the last one, and the last
+/// [`TAIL`] by number (what a client that missed the last few frames is owed).
+#[derive(Default)]
+struct WriteLog {
+    /// One entry per room (few rooms each).
+    written: Vec<Arc<Stamp>>,
+    tail: VecDeque<(u64, Arc<Stamp>)>,
+    /// The number of the newest event that fell out of `tail` (0: none did).
+    tail_floor: u64,
+}
+
+impl WriteLog {
+    fn note(&mut self, seq: u64, stamp: &Arc<Stamp>) {
+        match self.written.iter_mut().find(|s| s.room == stamp.room) {
+            Some(last) => *last = stamp.clone(),
+            None => self.written.push(stamp.clone()),
+        }
+        if self.tail.len() == TAIL
+            && let Some((dropped, _)) = self.tail.pop_front()
+        {
+            self.tail_floor = dropped;
+        }
+        self.tail.push_back((seq, stamp.clone()));
+    }
+}
+
 /// Puts the session's sequence number into a frame, the dialect's way.
 pub type Stamper = fn(&Message, u64) -> Message;
 
@@ -40,13 +66,9 @@ pub struct Pump {
     stamper: Stamper,
     /// Frames written so far: the last one written carried this number.
     seq: u64,
-    /// Per room, the last event with history written (one entry per room, few rooms each).
-    written: Vec<Arc<Stamp>>,
-    /// The last [`TAIL`] events with history written, with their numbers: what a client that
-    /// missed the last few frames is owed (allocated with the first such event).
-    tail: VecDeque<(u64, Arc<Stamp>)>,
-    /// The number of the newest event that fell out of `tail` (0: none did).
-    tail_floor: u64,
+    /// What was written, for resuming; boxed and created with the first event with history,
+    /// so an idle socket pays one word for it.
+    log: Option<Box<WriteLog>>,
     /// Frames were written since the last completed flush.
     unflushed: bool,
     /// A write failed: the client is gone; reads report the end of the socket.
@@ -60,9 +82,7 @@ impl Pump {
             frames: frames.into_stream(),
             stamper,
             seq: 0,
-            written: Vec::new(),
-            tail: VecDeque::new(),
-            tail_floor: 0,
+            log: None,
             unflushed: false,
             failed: false,
         }
@@ -119,24 +139,18 @@ impl Pump {
     fn numbered(&mut self, frame: &Frame) -> Message {
         self.seq += 1;
         if let Some(stamp) = &frame.stamp {
-            match self.written.iter_mut().find(|s| s.room == stamp.room) {
-                Some(last) => *last = stamp.clone(),
-                None => self.written.push(stamp.clone()),
-            }
-            if self.tail.len() == TAIL
-                && let Some((seq, _)) = self.tail.pop_front()
-            {
-                self.tail_floor = seq;
-            }
-            self.tail.push_back((self.seq, stamp.clone()));
+            self.log.get_or_insert_default().note(self.seq, stamp);
         }
         (self.stamper)(&frame.message, self.seq)
     }
 
     /// The last events with history written, numbered, and the number of the newest one that
     /// is no longer among them.
-    pub fn tail(&self) -> (&VecDeque<(u64, Arc<Stamp>)>, u64) {
-        (&self.tail, self.tail_floor)
+    pub fn tail(&self) -> (Vec<(u64, Arc<Stamp>)>, u64) {
+        match &self.log {
+            Some(log) => (log.tail.iter().cloned().collect(), log.tail_floor),
+            None => (Vec::new(), 0),
+        }
     }
 
     /// The number of the last frame written (0: none yet).
@@ -146,7 +160,7 @@ impl Pump {
 
     /// Per room, the last event with history written.
     pub fn written(&self) -> &[Arc<Stamp>] {
-        &self.written
+        self.log.as_ref().map_or(&[], |log| &log.written)
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) {

@@ -179,9 +179,9 @@ pub fn record(draft: Draft, pump: &Pump) -> (String, Record) {
         seq: pump.seq(),
         rooms,
         tail: tail
-            .iter()
+            .into_iter()
             .map(|(seq, stamp)| Written {
-                seq: *seq,
+                seq,
                 room: stamp.room.to_string(),
                 position: stamp.position.clone(),
             })

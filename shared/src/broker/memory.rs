@@ -148,10 +148,12 @@ impl MemoryBroker {
         limit: usize,
     ) -> Result<HistoryRead, BrokerError> {
         Ok(self.with(|s| {
-            let history = s
-                .histories
-                .entry(room.to_owned())
-                .or_insert_with(RoomHistory::new);
+            let Some(history) = s.histories.get(room) else {
+                return HistoryRead {
+                    top: Position::none(),
+                    events: Vec::new(),
+                };
+            };
             HistoryRead {
                 top: Position {
                     offset: history.top,

@@ -7,7 +7,7 @@ use crate::{
     acl::{Channel, Standing},
     event::ChannelKind,
     fleet::NodeInfo,
-    history::{HistoryOptions, HistoryRead, Position, new_epoch},
+    history::{HistoryOptions, HistoryRead, Position},
     id::Id,
     options::BrokerOptions,
     room::Room,
@@ -17,20 +17,14 @@ use fred::{clients::SubscriberClient, prelude::*, types::scripts::Script};
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 use tokio::sync::broadcast;
 
-/// Reads history after an offset. A room without a meta hash gets one (epoch ARGV[3], offset
-/// 0), so the position a subscriber is told stays valid when the first event comes.
-/// KEYS[1] stream, KEYS[2] meta; ARGV after, limit, new epoch, ttl.
+/// Reads history after an offset (a read only: a room with no history yet answers epoch ''
+/// and offset 0). KEYS[1] stream, KEYS[2] meta; ARGV after, limit.
 /// Returns {epoch, newest offset, entries}.
 static HISTORY_AFTER: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
+if not epoch then return {'', 0, {}} end
 local top = tonumber(redis.call('HGET', KEYS[2], 's') or '0')
 local entries = {}
 if tonumber(ARGV[1]) < top and tonumber(ARGV[2]) > 0 then
@@ -134,12 +128,7 @@ impl RedisBroker {
         limit: usize,
     ) -> Result<HistoryRead, BrokerError> {
         let keys = vec![self.keys.history(room), self.keys.history_meta(room)];
-        let args = vec![
-            after.to_string(),
-            limit.to_string(),
-            new_epoch(),
-            self.history.history_ttl_secs.to_string(),
-        ];
+        let args = vec![after.to_string(), limit.to_string()];
         let reply: Value = HISTORY_AFTER
             .evalsha_with_reload(&self.client, keys, args)
             .await?;

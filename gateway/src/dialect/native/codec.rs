@@ -144,7 +144,7 @@ impl Args {
             }
         };
         let epoch = match since.get("epoch") {
-            Some(Value::String(epoch)) if !epoch.is_empty() && epoch.len() <= 64 => epoch.clone(),
+            Some(Value::String(epoch)) if epoch.len() <= 64 => epoch.clone(),
             _ => {
                 return Err(Invalid::Argument(
                     "since.epoch must be the room's epoch string",
