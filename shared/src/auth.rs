@@ -77,6 +77,8 @@ impl JwtVerifier {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 0;
+        // A token is not valid before its `nbf` (jsonwebtoken skips the check by default).
+        validation.validate_nbf = true;
         JwtVerifier {
             inner: Arc::new((key, validation)),
         }
@@ -129,6 +131,16 @@ mod tests {
             .unwrap();
         assert_eq!(user.id.as_str(), "42");
         assert_eq!(user.name.as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn rejects_a_token_not_yet_valid() {
+        let verifier = JwtVerifier::hs256(SECRET);
+        let claims = |nbf: i64| serde_json::json!({"sub": "42", "exp": exp_in(7200), "nbf": nbf});
+        let later = token_with(Header::new(Algorithm::HS256), &claims(exp_in(3600)), SECRET);
+        assert!(verifier.verify(&later).is_err(), "nbf an hour ahead");
+        let now = token_with(Header::new(Algorithm::HS256), &claims(exp_in(-1)), SECRET);
+        assert!(verifier.verify(&now).is_ok(), "nbf just passed");
     }
 
     #[test]

@@ -228,7 +228,11 @@ async fn a_room_without_history_yet_recovers_from_its_first_event() {
     stack.chat.dm("d1", &["1", "7"]).await;
     let mut client = NativeClient::connect(&gateway, "7").await;
     let position = client.subscribe("dm:d1").await;
-    assert_eq!(position, json!({"offset": 0, "epoch": ""}), "no history yet");
+    assert_eq!(
+        position,
+        json!({"offset": 0, "epoch": ""}),
+        "no history yet"
+    );
     drop(client);
     stack.chat.post_dm("d1", "1", "first", "f1").await;
     stack.chat.post_dm("d1", "1", "second", "f2").await;

@@ -226,6 +226,10 @@ async fn every_endpoint_needs_a_valid_token() {
     let stack = Stack::start();
     let expired = shared::auth::mint_hs256(SECRET.as_bytes(), "u", None, 0);
     let wrong_key = shared::auth::mint_hs256(b"another secret", "u", None, 3600);
+    let now = jsonwebtoken::get_current_timestamp();
+    let not_yet_valid = integration_tests::token_with_claims(
+        &json!({"sub": "u", "exp": now + 7200, "nbf": now + 3600}),
+    );
     // A zero-lifetime token is valid until the clock passes its `exp` second.
     eventually("the zero-lifetime token expires", EVENT_TIMEOUT, || async {
         stack.bearer(&expired).get("/api/gateway").await.status == 401
@@ -255,6 +259,10 @@ async fn every_endpoint_needs_a_valid_token() {
         ("garbage", stack.bearer("not-a-jwt")),
         ("expired", stack.bearer(&expired)),
         ("wrong key", stack.bearer(&wrong_key)),
+        (
+            "not valid before an hour from now",
+            stack.bearer(&not_yet_valid),
+        ),
     ];
     for (what, client) in &callers {
         for (method, path, body) in &endpoints {

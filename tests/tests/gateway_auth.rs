@@ -205,6 +205,15 @@ async fn an_expired_token_closes_with_4004() {
 }
 
 #[tokio::test]
+async fn a_token_not_valid_before_an_hour_from_now_closes_with_4004() {
+    let (_redis, gateway) = node(&[]);
+    let now = jsonwebtoken::get_current_timestamp();
+    let token =
+        token_with_claims(&serde_json::json!({"sub": "42", "exp": now + 7200, "nbf": now + 3600}));
+    assert_token_rejected(&gateway, &token).await;
+}
+
+#[tokio::test]
 async fn an_unsigned_alg_none_token_closes_with_4004() {
     let (_redis, gateway) = node(&[]);
     assert_token_rejected(&gateway, UNSIGNED_TOKEN).await;
