@@ -29,6 +29,12 @@ pub struct Config {
     pub limits: Limits,
     #[command(flatten)]
     pub fleet: FleetOptions,
+    /// Origins browsers may open sockets from, comma-separated (e.g.
+    /// `https://chat.example.com`); an upgrade from another `Origin` gets HTTP 403. Default:
+    /// unset, any origin (the dev default; set it in production). Requests without an
+    /// `Origin` header (non-browser clients) are not affected.
+    #[arg(long, env = "GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "GATEWAY_LOG_JSON")]
     pub log_json: bool,
@@ -198,6 +204,7 @@ impl Config {
             },
             limits: Limits::default(),
             fleet: FleetOptions::default(),
+            allowed_origins: Vec::new(),
             log_json: false,
         }
     }

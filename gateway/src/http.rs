@@ -1,12 +1,16 @@
 //! The node's HTTP surface: the WebSocket endpoints and `/healthz`, `/readyz`, `/metrics`.
 
-use crate::{dialect::native, node::Node};
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use crate::{dialect::native, node::Node, origin};
+use axum::{Router, extract::State, http::StatusCode, middleware, routing::get};
 use std::sync::Arc;
 
 pub fn router(node: Arc<Node>) -> Router {
-    Router::new()
+    // The WebSocket endpoints, behind the Origin allow-list.
+    let sockets = Router::new()
         .route("/api/ws", get(native::upgrade))
+        .route_layer(middleware::from_fn_with_state(node.clone(), origin::guard));
+    Router::new()
+        .merge(sockets)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod live;
 pub mod metrics;
 pub mod node;
+pub mod origin;
 pub mod registry;
 pub mod session;
 

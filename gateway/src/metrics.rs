@@ -24,6 +24,7 @@ pub struct Metrics {
     pub broker_lagged: IntCounter,
     pub broker_errors: IntCounter,
     pub broker_reconnects: IntCounter,
+    pub upgrades_refused: IntCounterVec,
     pub events_repeated: IntCounter,
     pub events_refilled: IntCounter,
     pub stream_gaps: IntCounterVec,
@@ -114,6 +115,11 @@ impl Metrics {
                 "Failed broker commands (subscribe, unsubscribe, access checks).",
             )
             .unwrap(),
+            upgrades_refused: IntCounterVec::new(
+                Opts::new("gateway_upgrades_refused_total", "WebSocket upgrades refused before a session, by reason (origin)."),
+                &["reason"],
+            )
+            .unwrap(),
             events_repeated: IntCounter::new(
                 "gateway_events_repeated_total",
                 "Broker messages dropped because the node had already delivered their offset (a history refill overlapping live traffic).",
@@ -157,6 +163,7 @@ impl Metrics {
             Box::new(self.broker_lagged.clone()),
             Box::new(self.broker_errors.clone()),
             Box::new(self.broker_reconnects.clone()),
+            Box::new(self.upgrades_refused.clone()),
             Box::new(self.events_repeated.clone()),
             Box::new(self.events_refilled.clone()),
             Box::new(self.stream_gaps.clone()),

@@ -79,3 +79,63 @@ async fn an_unknown_format_is_refused_with_a_json_body() {
     let body: Value = response.json().await.expect("a JSON body");
     assert!(body["error"].is_string(), "{body}");
 }
+
+/// Opens `/api/ws` with `origin` (None: no Origin header); the HTTP status of the answer
+/// (101 when the upgrade went through).
+async fn upgrade_from(gateway: &Gateway, origin: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .get(format!(
+            "{}/api/ws?token={}",
+            gateway.http_url(),
+            token("42")
+        ))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    if let Some(origin) = origin {
+        request = request.header("Origin", origin);
+    }
+    let response = request.send().await.expect("GET /api/ws");
+    let status = response.status().as_u16();
+    let body = if status == 101 {
+        Value::Null
+    } else {
+        response.json().await.unwrap_or(Value::Null)
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn origins_off_the_allow_list_are_refused_with_403() {
+    let redis = RedisServer::start();
+    let allowed = "https://chat.example.com,https://app.example.com";
+    let gateway = gateway_on(&redis, "gw-origin", &["--allowed-origins", allowed]);
+    let (status, body) = upgrade_from(&gateway, Some("https://evil.example.net")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "origin_not_allowed", "{body}");
+    assert_eq!(
+        upgrade_from(&gateway, Some("https://app.example.com"))
+            .await
+            .0,
+        101
+    );
+    assert_eq!(
+        upgrade_from(&gateway, None).await.0,
+        101,
+        "non-browser clients"
+    );
+    let refused = metric(&gateway.http_url(), "gateway_upgrades_refused_total").await;
+    assert_eq!(refused, Some(1.0));
+}
+
+#[tokio::test]
+async fn without_an_allow_list_every_origin_is_accepted() {
+    let (_redis, gateway) = node();
+    assert_eq!(
+        upgrade_from(&gateway, Some("https://anywhere.example"))
+            .await
+            .0,
+        101
+    );
+}
