@@ -132,6 +132,10 @@ pub struct Limits {
     /// one room's gap after its Redis link came back.
     #[arg(long, env = "GATEWAY_MAX_REPLAY", default_value_t = 1000)]
     pub max_replay: usize,
+    /// Sockets one user may have open on this node (0: no limit). Past it, an upgrade with
+    /// `?token=` gets HTTP 429 with `Retry-After`; a socket that IDENTIFYs is closed with 4029.
+    #[arg(long, env = "GATEWAY_MAX_SOCKETS_PER_USER", default_value_t = 10)]
+    pub max_sockets_per_user: usize,
     /// Seconds a closed session can be resumed (`RESUME`): its record is kept that long.
     #[arg(long, env = "GATEWAY_RESUME_TTL_SECS", default_value_t = 300)]
     pub resume_ttl_secs: u64,
@@ -156,6 +160,7 @@ impl Default for Limits {
             max_rooms_per_socket: 1000,
             max_replay: 1000,
             resume_ttl_secs: 300,
+            max_sockets_per_user: 10,
             presence_max_ids: 100,
             presence_allow_all: false,
         }

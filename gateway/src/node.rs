@@ -85,6 +85,19 @@ impl Node {
         *self.fleet.write().unwrap_or_else(PoisonError::into_inner) = nodes;
     }
 
+    /// Whether `user` already has as many sockets open here as one user may
+    /// (`GATEWAY_MAX_SOCKETS_PER_USER`). Counted from the user's own room, which every session
+    /// joins: no state of its own. Sockets admitted at the same moment may briefly exceed it.
+    pub fn at_socket_limit(&self, user: &shared::Id) -> bool {
+        let max = self.config.limits.max_sockets_per_user;
+        max > 0
+            && self
+                .hub
+                .with_members(&format!("user:{user}"), |r| r.members.len())
+                .unwrap_or(0)
+                >= max
+    }
+
     /// Where `user` should connect instead of here: the URL of the node assigned to them,
     /// when that is a live, non-draining node other than this one. None means "stay".
     ///

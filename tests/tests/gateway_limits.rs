@@ -274,3 +274,48 @@ async fn a_client_that_never_reads_is_closed_with_4020_while_a_reader_gets_every
         "gateway_slow_consumer_closes_total = {closes:?}"
     );
 }
+
+// ---- sockets per user ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_user_past_the_socket_limit_is_refused_429_or_closed_with_4029() {
+    let (_redis, gateway) = node(&["--max-sockets-per-user", "2"]);
+    let first = NativeClient::connect(&gateway, "7").await;
+    let _second = NativeClient::connect(&gateway, "7").await;
+    // With ?token=: HTTP 429 before the upgrade, with Retry-After and a JSON body.
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/ws?token={}",
+            gateway.http_url(),
+            token("7")
+        ))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("GET /api/ws");
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "10");
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["code"], "too_many_sockets", "{body}");
+    // With IDENTIFY: closed with 4029 once identified.
+    let mut third = WsClient::connect(&gateway.ws_url("/api/ws")).await;
+    third
+        .send_json(json!({"op": "IDENTIFY", "data": {"token": token("7")}}))
+        .await;
+    assert_eq!(third.expect_close().await, Some(4029));
+    // Another user is not affected, and a closed socket frees a place.
+    NativeClient::connect(&gateway, "8").await;
+    first.into_inner().close().await;
+    eventually(
+        "a place frees up",
+        std::time::Duration::from_secs(5),
+        || {
+            let url = gateway.ws_url(&format!("/api/ws?token={}", token("7")));
+            async move { WsClient::try_connect(&url).await.is_ok() }
+        },
+    )
+    .await;
+}

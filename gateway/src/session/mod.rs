@@ -53,6 +53,8 @@ pub enum CloseReason {
     Reconnect,
     /// The session was resumed on another socket (this one is stale).
     Superseded,
+    /// The user already has `GATEWAY_MAX_SOCKETS_PER_USER` sockets open on this node.
+    TooManySockets,
     /// The client closed or the transport failed.
     ClientGone,
 }
@@ -77,6 +79,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server_shutdown",
             CloseReason::Reconnect => "reconnect",
             CloseReason::Superseded => "superseded",
+            CloseReason::TooManySockets => "too_many_sockets",
             CloseReason::ClientGone => "client_gone",
         }
     }

@@ -65,6 +65,24 @@ pub async fn upgrade(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
+    // A `?token=` is checked now: a user already at their socket limit is refused before the
+    // upgrade (429), and the session does not verify the token again.
+    let verified = params.token.map(|token| {
+        node.verifier
+            .verify(&token)
+            .map_err(|_| CloseReason::AuthFailed)
+    });
+    if let Some(Ok(user)) = &verified
+        && node.at_socket_limit(&user.id)
+    {
+        node.metrics
+            .upgrades_refused
+            .with_label_values(&["sockets_per_user"])
+            .inc();
+        let body = serde_json::json!({"error": "this user has too many open sockets (see GATEWAY_MAX_SOCKETS_PER_USER)", "code": "too_many_sockets"});
+        let retry = [(axum::http::header::RETRY_AFTER, SOCKET_LIMIT_RETRY_SECS)];
+        return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
+    }
     let cap = node.config.limits.hard_frame_cap();
     // Client frames are small: a 256-byte read buffer (grown on demand) instead of the default
     // 128 KiB keeps an idle socket cheap; writes are batched up to 16 KiB before a flush.
@@ -72,13 +90,19 @@ pub async fn upgrade(
         .max_frame_size(cap)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(Box::new(socket), node, params.token, format))
+        .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format))
 }
 
-async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, token: Option<String>, format: Format) {
+/// `Retry-After` (seconds) for a user refused at their socket limit.
+const SOCKET_LIMIT_RETRY_SECS: &str = "10";
+
+/// What the upgrade learned of the client: the outcome of its `?token=`, if it gave one.
+type Verified = Option<Result<User, CloseReason>>;
+
+async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, verified: Verified, format: Format) {
     // The hand-shake's futures (auth, Redis calls) are boxed: inline, their state would stay
     // in every idle socket's task for its whole life.
-    let Some((user, resume)) = Box::pin(admit(&mut socket, &node, token)).await else {
+    let Some((user, resume)) = Box::pin(admit(&mut socket, &node, verified)).await else {
         return;
     };
     let conn = ConnId::next();
@@ -99,9 +123,10 @@ pub(super) type ResumeRequest = Option<Box<(String, u64)>>;
 async fn admit(
     socket: &mut WebSocket,
     node: &Node,
-    token: Option<String>,
+    verified: Verified,
 ) -> Option<(User, ResumeRequest)> {
-    let reason = match authenticate(socket, node, token).await {
+    let reason = match authenticate(socket, node, verified).await {
+        Ok((user, _)) if node.at_socket_limit(&user.id) => CloseReason::TooManySockets,
         Ok((user, resume)) => match node.redirect_for(user.id.as_str()).await {
             None => return Some((user, resume)),
             Some(url) => {
@@ -159,15 +184,15 @@ pub(super) async fn join_automatic_rooms(session: &mut Session) -> Vec<String> {
 async fn authenticate(
     socket: &mut WebSocket,
     node: &Node,
-    token: Option<String>,
+    verified: Verified,
 ) -> Result<(User, ResumeRequest), CloseReason> {
     let verify = |token: &str| {
         node.verifier
             .verify(token)
             .map_err(|_| CloseReason::AuthFailed)
     };
-    if let Some(token) = token {
-        return verify(&token).map(|user| (user, None));
+    if let Some(verified) = verified {
+        return verified.map(|user| (user, None));
     }
     let deadline = tokio::time::Instant::now() + node.config.limits.identify_timeout();
     let mut invalid = 0;

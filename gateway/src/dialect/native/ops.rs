@@ -181,6 +181,7 @@ impl Codec for NativeCodec {
             CloseReason::ServerShutdown => (1001, "node shutting down"),
             CloseReason::Reconnect => (4021, "reconnect"),
             CloseReason::Superseded => (4022, "session resumed elsewhere"),
+            CloseReason::TooManySockets => (4029, "too many sockets for this user"),
             CloseReason::FrameTooLarge => (1009, "frame too large"),
             CloseReason::ClientGone => (1000, ""),
         };
