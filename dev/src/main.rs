@@ -95,6 +95,8 @@ async fn main() -> anyhow::Result<()> {
         jwt,
         max_content_len: 4000,
         idempotency_ttl_secs: 24 * 3600,
+        user_rate_per_second: 50,
+        service_rate_per_second: 0,
         log_json: false,
     };
     let listener = TcpListener::bind(dispatcher_addr).await?;

@@ -39,11 +39,7 @@ impl FromRequestParts<AppState> for Actor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token =
             bearer_token(&parts.headers).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        if state
-            .service_tokens
-            .iter()
-            .any(|known| constant_time_eq(known.as_bytes(), token.as_bytes()))
-        {
+        if is_service_token(state, token) {
             return Ok(Actor::Service);
         }
         verify_user(state, token).map(Actor::User)
@@ -81,7 +77,7 @@ fn verify_user(state: &AppState, token: &str) -> Result<User, ApiError> {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
@@ -89,6 +85,14 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares secrets without an early exit on the first differing byte.
+/// Whether `token` is one of the configured service tokens.
+pub(crate) fn is_service_token(state: &AppState, token: &str) -> bool {
+    state
+        .service_tokens
+        .iter()
+        .any(|known| constant_time_eq(known.as_bytes(), token.as_bytes()))
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -34,6 +34,15 @@ pub struct Config {
     #[command(flatten)]
     pub jwt: JwtOptions,
 
+    /// API requests per second one user token may make (burst: twice that); past it, 429 with
+    /// `Retry-After`. 0: no limit.
+    #[arg(long, env = "DISPATCHER_USER_RATE_PER_SECOND", default_value_t = 50)]
+    pub user_rate_per_second: u32,
+
+    /// The same for each service token. Default 0: no limit (a backend speaks for many users).
+    #[arg(long, env = "DISPATCHER_SERVICE_RATE_PER_SECOND", default_value_t = 0)]
+    pub service_rate_per_second: u32,
+
     /// Seconds the answer to a request with an `Idempotency-Key` is kept, for its retries.
     #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
     pub idempotency_ttl_secs: u64,

@@ -56,6 +56,8 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used for a request with another body")]
     IdempotencyKeyReused,
+    #[error("too many requests for this token, retry later")]
+    RateLimited,
     #[error("no gateway node is available, retry later")]
     NoGatewayNode,
     /// The broker failed or timed out. The detail is logged, never sent.
@@ -93,6 +95,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::NoGatewayNode => (StatusCode::SERVICE_UNAVAILABLE, "no_gateway"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }

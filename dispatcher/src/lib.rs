@@ -13,6 +13,7 @@ mod json;
 mod metrics;
 mod path;
 mod publish;
+mod rate;
 mod routes;
 mod state;
 mod validate;
@@ -38,6 +39,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = AppState::new(config, broker)?;
+    tokio::spawn(rate::tidy_forever(state.rate_limits.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "dispatcher listening");
     let server = axum::serve(listener, router(state))

@@ -23,6 +23,7 @@ pub struct Metrics {
     publish_seconds: Histogram,
     publish_errors: IntCounter,
     pub idempotent_replays: IntCounter,
+    pub rate_limited: IntCounter,
 }
 
 impl Metrics {
@@ -53,6 +54,11 @@ impl Metrics {
             "Requests with an Idempotency-Key that found a kept answer (or one in progress) instead of running.",
         )?;
         registry.register(Box::new(idempotent_replays.clone()))?;
+        let rate_limited = IntCounter::new(
+            "dispatcher_rate_limited_total",
+            "Requests refused with 429 because their token was over its rate.",
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(publish_seconds.clone()))?;
         registry.register(Box::new(publish_errors.clone()))?;
@@ -62,6 +68,7 @@ impl Metrics {
             publish_seconds,
             publish_errors,
             idempotent_replays,
+            rate_limited,
         })
     }
 

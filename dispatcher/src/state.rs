@@ -13,6 +13,7 @@ pub struct AppState {
     pub service_tokens: Arc<[String]>,
     pub config: Arc<Config>,
     pub metrics: Metrics,
+    pub rate_limits: Arc<crate::rate::Limits>,
 }
 
 impl AppState {
@@ -21,7 +22,10 @@ impl AppState {
         let verifier =
             JwtVerifier::from_options(&config.jwt).context("configuring JWT validation")?;
         let metrics = Metrics::new().context("registering metrics")?;
+        let rate_limits =
+            crate::rate::Limits::new(config.user_rate_per_second, config.service_rate_per_second);
         Ok(AppState {
+            rate_limits,
             broker,
             verifier,
             service_tokens: config.effective_service_tokens().into(),

@@ -280,6 +280,9 @@ impl Gateway {
 #[derive(Clone, Debug)]
 pub struct DispatcherOpts {
     pub redis_url: String,
+    /// `--user-rate-per-second`: 0 (no limit) unless a test sets one, so that tests may post
+    /// as fast as they like as one user.
+    pub user_rate_per_second: u32,
     /// `--gateway-url` (a fixed answer for `GET /api/gateway`); None, the default, lets the
     /// dispatcher assign nodes from the registry.
     pub gateway_url: Option<String>,
@@ -292,6 +295,7 @@ impl DispatcherOpts {
     pub fn new(redis_url: impl Into<String>) -> Self {
         DispatcherOpts {
             redis_url: redis_url.into(),
+            user_rate_per_second: 0,
             gateway_url: None,
             extra_args: Vec::new(),
             launch: Launch::default(),
@@ -334,6 +338,8 @@ impl Dispatcher {
             SECRET,
             "--service-tokens",
             SERVICE_TOKEN,
+            "--user-rate-per-second",
+            &opts.user_rate_per_second.to_string(),
         ]
         .map(String::from)
         .into();
