@@ -28,4 +28,4 @@ pub use redis_cluster::RedisCluster;
 pub use stack::{Publisher, Stack, gateway_on, metric, publish};
 pub use tokio_tungstenite::tungstenite;
 pub use wait::{eventually, eventually_some};
-pub use ws::WsClient;
+pub use ws::{WsClient, upgrade_request};

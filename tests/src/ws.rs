@@ -223,3 +223,21 @@ fn describe(frame: &Message) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// A WebSocket upgrade request made by hand (`GET url` with the upgrade headers and `extra`),
+/// for answers given before the upgrade: the status, headers and body a client sees.
+pub async fn upgrade_request(url: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(url)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}

@@ -66,15 +66,8 @@ async fn an_unknown_format_is_refused_with_http_400_before_the_upgrade() {
 #[tokio::test]
 async fn an_unknown_format_is_refused_with_a_json_body() {
     let (_redis, gateway) = node();
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/ws?format=bogus", gateway.http_url()))
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .expect("GET /api/ws?format=bogus");
+    let url = format!("{}/api/ws?format=bogus", gateway.http_url());
+    let response = upgrade_request(&url, &[]).await;
     assert_eq!(response.status().as_u16(), 400);
     let body: Value = response.json().await.expect("a JSON body");
     assert!(body["error"].is_string(), "{body}");
@@ -83,20 +76,9 @@ async fn an_unknown_format_is_refused_with_a_json_body() {
 /// Opens `/api/ws` with `origin` (None: no Origin header); the HTTP status of the answer
 /// (101 when the upgrade went through).
 async fn upgrade_from(gateway: &Gateway, origin: Option<&str>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .get(format!(
-            "{}/api/ws?token={}",
-            gateway.http_url(),
-            token("42")
-        ))
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
-    if let Some(origin) = origin {
-        request = request.header("Origin", origin);
-    }
-    let response = request.send().await.expect("GET /api/ws");
+    let url = format!("{}/api/ws?token={}", gateway.http_url(), token("42"));
+    let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+    let response = upgrade_request(&url, &headers).await;
     let status = response.status().as_u16();
     let body = if status == 101 {
         Value::Null

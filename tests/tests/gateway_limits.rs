@@ -283,19 +283,8 @@ async fn a_user_past_the_socket_limit_is_refused_429_or_closed_with_4029() {
     let first = NativeClient::connect(&gateway, "7").await;
     let _second = NativeClient::connect(&gateway, "7").await;
     // With ?token=: HTTP 429 before the upgrade, with Retry-After and a JSON body.
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/api/ws?token={}",
-            gateway.http_url(),
-            token("7")
-        ))
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .expect("GET /api/ws");
+    let url = format!("{}/api/ws?token={}", gateway.http_url(), token("7"));
+    let response = upgrade_request(&url, &[]).await;
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(response.headers()["retry-after"], "10");
     let body: serde_json::Value = response.json().await.expect("a JSON body");
