@@ -20,10 +20,16 @@ use std::time::Instant;
 impl AppState {
     /// Publishes `event` on `room`; returns its place in the room's history.
     pub async fn publish(&self, room: Room, event: Event) -> Result<Position, ApiError> {
-        match self.commit(None, vec![(room, event)]).await? {
-            Some(mut positions) => Ok(positions.remove(0)),
-            None => unreachable!("a publication without a change is never refused"),
-        }
+        let committed = self.commit(None, vec![(room.clone(), event)]).await?;
+        // A publication without a change has nothing to refuse: one position comes back.
+        committed
+            .and_then(|mut positions| positions.pop())
+            .ok_or_else(|| {
+                ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                    key: room.to_string(),
+                    detail: "a publication answered no position".into(),
+                })
+            })
     }
 
     /// Makes `change` and publishes `events`, in one step. None when the broker refused the

@@ -87,8 +87,13 @@ impl MemoryBroker {
 
     pub async fn publish(&self, room: &Room, payload: String) -> Result<Position, BrokerError> {
         match self.commit(None, &[(room.clone(), payload)]).await? {
-            Committed::Done(mut positions) => Ok(positions.pop().expect("one position")),
-            Committed::Refused => unreachable!("a publication without a change is never refused"),
+            Committed::Done(mut positions) if positions.len() == 1 => {
+                Ok(positions.pop().expect("one position"))
+            }
+            _ => Err(BrokerError::Corrupt {
+                key: room.to_string(),
+                detail: "a publication answered no position".into(),
+            }),
         }
     }
 
