@@ -105,6 +105,10 @@ pub struct Limits {
     /// is closed (native close code 4009).
     #[arg(long, env = "GATEWAY_HEARTBEAT_INTERVAL_MS", default_value_t = 30_000)]
     pub heartbeat_interval_ms: u64,
+    /// Milliseconds a new connection may take to send its whole HTTP request head (the
+    /// WebSocket handshake); a silent or trickling client is disconnected after it.
+    #[arg(long, env = "GATEWAY_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
     /// Milliseconds an unauthenticated socket may take to IDENTIFY (then 4003).
     #[arg(long, env = "GATEWAY_IDENTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     pub identify_timeout_ms: u64,
@@ -153,6 +157,7 @@ impl Default for Limits {
         Limits {
             heartbeat_interval_ms: 30_000,
             identify_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
             outbound_queue: 1024,
             max_frame_bytes: 16 * 1024,
             frames_per_second: 60,
@@ -175,6 +180,10 @@ impl Limits {
     /// How long a socket may stay silent.
     pub fn heartbeat_window(&self) -> Duration {
         self.heartbeat_interval() * 3 / 2
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.max(1))
     }
 
     pub fn identify_timeout(&self) -> Duration {

@@ -12,12 +12,12 @@ pub mod metrics;
 pub mod node;
 pub mod origin;
 pub mod registry;
+pub mod serve;
 pub mod session;
 
 pub use config::Config;
 pub use node::Node;
 
-use axum::serve::ListenerExt;
 use shared::broker::Broker;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,18 +36,12 @@ pub async fn run(
     tracing::info!(node.id = %node.id, addr = %listener.local_addr()?, url = %node.config.public_url(), "gateway listening");
     let registry = tokio::spawn(registry::run(node.clone()));
     tokio::spawn(live::lease::run(node.clone()));
-    let stopped = node.stopped.clone();
-    // Small frames must leave at once: no Nagle delay on client sockets.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let server = tokio::spawn(
-        axum::serve(listener, http::router(node.clone()))
-            .with_graceful_shutdown(stopped.cancelled_owned())
-            .into_future(),
-    );
+    let server = tokio::spawn(serve::run(
+        listener,
+        http::router(node.clone()),
+        node.config.limits.handshake_timeout(),
+        node.stopped.clone(),
+    ));
 
     shutdown.cancelled().await;
     node.draining.cancel();

@@ -121,3 +121,39 @@ async fn without_an_allow_list_every_origin_is_accepted() {
         101
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_handshake_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = RedisServer::start();
+    let gateway = gateway_on(&redis, "gw-slow", &["--handshake-timeout-ms", "300"]);
+    let started = std::time::Instant::now();
+    // Silent: connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", gateway.port()))
+        .await
+        .expect("connect");
+    // Trickling: a request head one byte at a time, never finished in time.
+    let mut trickle = tokio::net::TcpStream::connect(("127.0.0.1", gateway.port()))
+        .await
+        .expect("connect");
+    for byte in b"GET /api/ws HTTP/1.1\r\nHost: x\r\n".iter().take(8) {
+        let _ = trickle.write_all(&[*byte]).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut buffer = [0u8; 64];
+    for (what, socket) in [("silent", &mut silent), ("trickling", &mut trickle)] {
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(n)) => {
+                // hyper may answer 408 before closing; then the close follows.
+                let head = String::from_utf8_lossy(&buffer[..n]).to_string();
+                assert!(head.starts_with("HTTP/1.1 408"), "{what}: {head}");
+            }
+            Err(_) => panic!("{what} connection still open after 5 s"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The node still serves everyone else.
+    NativeClient::connect(&gateway, "42").await;
+}

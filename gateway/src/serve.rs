@@ -1,0 +1,71 @@
+//! The HTTP server under the node's routes: hyper with a header-read timeout. A connection
+//! that sends nothing within `GATEWAY_HANDSHAKE_TIMEOUT_MS`, or does not finish its request
+//! head (the WebSocket handshake) within that long after its first byte, is closed: a silent
+//! or byte-a-second client holds a socket for at most twice that. (`axum::serve` gives hyper no timer, which leaves hyper's own
+//! header-read timeout inert.)
+
+use axum::{Router, body::Body, extract::Request};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto::Builder,
+    service::TowerToHyperService,
+};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Accepts connections until `stopped`, each served with the WebSocket upgrade allowed.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    handshake_timeout: Duration,
+    stopped: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Small frames must leave at once: no Nagle delay on client sockets.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let service = router
+            .clone()
+            .map_request(|request: Request<Incoming>| request.map(Body::new));
+        tokio::spawn(async move {
+            // hyper's timer starts with the first byte: a connection that sends none is
+            // dropped here after the same time.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(handshake_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            // HTTP/1.1 only (WebSockets here are HTTP/1.1 upgrades): detecting the version
+            // would wait for the first bytes with no deadline.
+            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout);
+            let io = TokioIo::new(tcp);
+            let served = builder
+                .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended");
+            }
+        });
+    }
+}
