@@ -16,6 +16,7 @@ async fn a_user_token_over_its_rate_gets_429_with_retry_after() {
     let path = "/api/v1/channels/42/messages";
     let one = chat.as_user("1");
     let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
     for i in 0..30 {
         let body = json!({"content": format!("m{i}")});
         let (status, headers, answer) = one.with_headers(Method::POST, path, Some(body), &[]).await;
