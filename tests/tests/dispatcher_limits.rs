@@ -30,11 +30,13 @@ async fn a_user_token_over_its_rate_gets_429_with_retry_after() {
     let accepted = statuses.iter().filter(|s| **s == 201).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(accepted + refused, 30, "{statuses:?}");
+    // The burst of 10, plus what 5 per second refilled while the posts went out.
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
     assert!(
-        (10..=20).contains(&accepted),
-        "the burst and a little: {statuses:?}"
+        (10..=10 + refilled + 1).contains(&accepted),
+        "accepted {accepted} with {refilled} refilled: {statuses:?}"
     );
-    assert!(refused >= 10, "{statuses:?}");
+    assert!(refused > 0, "{statuses:?}");
     // Another user, and the trusted backend, are not held back.
     let (status, _) = chat
         .as_user("7")
