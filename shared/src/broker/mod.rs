@@ -132,8 +132,8 @@ impl Broker {
     }
 
     /// Up to `limit` events of `room`'s history after offset `after` (oldest first), and the
-    /// room's position. A room without history gets its epoch here, so the position a first
-    /// subscriber is told stays valid once events arrive.
+    /// room's position. Read-only: a room without history yet answers offset 0 of no epoch
+    /// ([`Position::none`]), which continues into the room's first epoch.
     pub async fn history_after(
         &self,
         room: &str,
