@@ -33,10 +33,10 @@ pub async fn run(node: &Arc<Node>) {
             break;
         }
         for member in chunk {
-            member.outbound.try_send(Outgoing::plain(render_reconnect(
-                member.format,
-                node.successor_for(member.user.as_str()),
-            )));
+            let url = node.successor_for(member.user.as_str());
+            if let Some(notice) = render_reconnect(member.format, url) {
+                member.outbound.try_send(Outgoing::plain(notice));
+            }
             member.outbound.close(CloseReason::Reconnect);
         }
         sleep_until((started + TICK * (n as u32 + 1)).min(deadline)).await;

@@ -1,6 +1,10 @@
 //! The node's HTTP surface: the WebSocket endpoints and `/healthz`, `/readyz`, `/metrics`.
 
-use crate::{dialect::native, node::Node, origin};
+use crate::{
+    dialect::{discord, lanyard, native},
+    node::Node,
+    origin,
+};
 use axum::{Router, extract::State, http::StatusCode, middleware, routing::get};
 use std::sync::Arc;
 
@@ -8,6 +12,8 @@ pub fn router(node: Arc<Node>) -> Router {
     // The WebSocket endpoints, behind the Origin allow-list.
     let sockets = Router::new()
         .route("/api/ws", get(native::upgrade))
+        .route("/", get(discord::upgrade))
+        .route("/socket", get(lanyard::upgrade))
         .route_layer(middleware::from_fn_with_state(node.clone(), origin::guard));
     Router::new()
         .merge(sockets)

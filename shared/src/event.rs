@@ -32,6 +32,15 @@ pub enum Event {
     VoiceStateUpdate(VoiceState),
     #[serde(rename = "PRESENCE_UPDATE")]
     PresenceUpdate(Presence),
+    /// A DM thread was opened: published on each participant's `user:<id>`, so their
+    /// sessions (and a Discord client's implicit subscriptions) learn of it.
+    DmCreated(DmCreated),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DmCreated {
+    pub dm_id: Id,
+    pub participants: Vec<Id>,
 }
 
 /// `channel_message` and `message_reply`: seed 001's fields plus the `id`, `author_id` and
@@ -163,6 +172,9 @@ pub struct Presence {
     pub status: String,
     pub game: Option<Value>,
     pub idle_since: Option<u64>,
+    /// The kinds of client the user's visible sessions run on (empty when offline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_on: Vec<crate::presence::Platform>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +241,7 @@ impl Event {
             Event::VoiceSignal(_) => "VOICE_SIGNAL",
             Event::VoiceStateUpdate(_) => "VOICE_STATE_UPDATE",
             Event::PresenceUpdate(_) => "PRESENCE_UPDATE",
+            Event::DmCreated(_) => "dm_created",
         }
     }
 }

@@ -31,6 +31,16 @@ impl Status {
     }
 }
 
+/// The kind of client a session runs on (Lanyard's `active_on_discord_*`): from a Discord
+/// client's identify `properties`; native sessions count as `web`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Desktop,
+    Mobile,
+    Web,
+}
+
 /// One session's presence, as stored in the user's live map.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionPresence {
@@ -39,6 +49,9 @@ pub struct SessionPresence {
     pub idle_since: Option<u64>,
     /// When the session set it (ms), to pick the latest activity.
     pub at: u64,
+    /// The session's client kind, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 impl SessionPresence {
@@ -49,6 +62,7 @@ impl SessionPresence {
             game: None,
             idle_since: None,
             at,
+            platform: None,
         }
     }
 }
@@ -60,6 +74,7 @@ pub fn aggregate(user: &Id, sessions: &[SessionPresence]) -> Presence {
         status: "offline".into(),
         game: None,
         idle_since: None,
+        active_on: Vec::new(),
     };
     if sessions.is_empty() || sessions.iter().any(|s| s.status == Status::Invisible) {
         return offline();
@@ -77,11 +92,15 @@ pub fn aggregate(user: &Id, sessions: &[SessionPresence]) -> Presence {
         .filter(|s| s.game.is_some())
         .max_by_key(|s| s.at)
         .and_then(|s| s.game.clone());
+    let mut active_on: Vec<Platform> = sessions.iter().filter_map(|s| s.platform).collect();
+    active_on.sort_unstable();
+    active_on.dedup();
     Presence {
         user_id: user.clone(),
         status: status.into(),
         game,
         idle_since,
+        active_on,
     }
 }
 
@@ -101,6 +120,7 @@ mod tests {
             game: None,
             idle_since: None,
             at,
+            platform: None,
         }
     }
 

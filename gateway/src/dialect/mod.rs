@@ -2,7 +2,10 @@
 //! This module holds what the fan-out needs from them: the wire formats a socket can ask
 //! for, and an event parsed once and rendered at most once per format.
 
+pub mod compress;
+pub mod discord;
 pub mod events;
+pub mod lanyard;
 pub mod native;
 
 use crate::session::{Frame, Outgoing, Stamp};
@@ -19,15 +22,26 @@ pub enum Format {
     Native,
     /// `/api/ws?format=events`: each event exactly as published, plus `room`.
     Events,
+    /// Discord gateway v3 dispatches on `/` (seed 002).
+    Discord,
+    /// Lanyard presence events on `/socket` (seed 003).
+    Lanyard,
 }
 
 impl Format {
-    const ALL: [Format; 2] = [Format::Native, Format::Events];
+    const ALL: [Format; 4] = [
+        Format::Native,
+        Format::Events,
+        Format::Discord,
+        Format::Lanyard,
+    ];
 
     fn index(self) -> usize {
         match self {
             Format::Native => 0,
             Format::Events => 1,
+            Format::Discord => 2,
+            Format::Lanyard => 3,
         }
     }
 
@@ -36,6 +50,8 @@ impl Format {
         match self {
             Format::Native => "native",
             Format::Events => "events",
+            Format::Discord => "discord",
+            Format::Lanyard => "lanyard",
         }
     }
 }
@@ -141,6 +157,8 @@ impl<'a> Rendered<'a> {
                 let message = match format {
                     Format::Native => native::render::event(self.inbound)?,
                     Format::Events => events::render(self.inbound),
+                    Format::Discord => discord::render::event(self.inbound)?,
+                    Format::Lanyard => lanyard::render::event(self.inbound)?,
                 };
                 Some(Arc::new(Outgoing {
                     message,
@@ -166,25 +184,37 @@ impl<'a> Rendered<'a> {
 }
 
 /// The event that tells a client to reconnect, to `url` when known (else via
-/// `GET /api/gateway`).
-pub fn render_reconnect(format: Format, url: Option<String>) -> Message {
+/// `GET /api/gateway`); None for a dialect that has no such event (its close code says it).
+pub fn render_reconnect(format: Format, url: Option<String>) -> Option<Message> {
     match format {
-        Format::Native | Format::Events => native::frames::reconnect(url.as_deref()),
+        Format::Native | Format::Events => Some(native::frames::reconnect(url.as_deref())),
+        Format::Discord => Some(discord::frames::reconnect(url.as_deref())),
+        Format::Lanyard => None,
     }
 }
 
 /// The notice a socket gets when the node takes it out of a room (kick, ban, deletion).
-pub fn render_revoked(format: Format, room: &str) -> Message {
+pub fn render_revoked(format: Format, room: &str) -> Option<Message> {
     match format {
-        Format::Native | Format::Events => native::frames::unsubscribed(room),
+        Format::Native | Format::Events => Some(native::frames::unsubscribed(room)),
+        Format::Discord => discord::frames::revoked(room),
+        Format::Lanyard => None,
     }
 }
 
 /// The notice a socket gets when events of a room it is in were lost to this node (history
 /// trimmed or reset while the node's Redis link was down): its copy of the room is stale as of
 /// `position`; events after it follow live.
-pub fn render_stale(format: Format, room: &str, position: &shared::history::Position) -> Message {
+pub fn render_stale(
+    format: Format,
+    room: &str,
+    position: &shared::history::Position,
+) -> Option<Message> {
     match format {
-        Format::Native | Format::Events => native::frames::subscribed(room, position, Some(false)),
+        Format::Native | Format::Events => {
+            Some(native::frames::subscribed(room, position, Some(false)))
+        }
+        Format::Discord => discord::frames::stale(room),
+        Format::Lanyard => None,
     }
 }

@@ -274,7 +274,7 @@ fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
     let cap = node.config.limits.outbound_queue;
     node.hub.with_members(room, |members| {
         queue_to_members(members, cap, |member| {
-            Some(Outgoing::plain(render_stale(member.format, room, position)))
+            render_stale(member.format, room, position).map(Outgoing::plain)
         });
     });
 }
@@ -422,8 +422,8 @@ impl<'a> Effect<'a> {
 /// Tells evicted sockets they left the room.
 fn revoke(evicted: Vec<MemberRef>, room: &str) {
     for member in evicted {
-        member
-            .outbound
-            .try_send(Outgoing::plain(render_revoked(member.format, room)));
+        if let Some(notice) = render_revoked(member.format, room) {
+            member.outbound.try_send(Outgoing::plain(notice));
+        }
     }
 }

@@ -136,6 +136,7 @@ pub fn parse(
         game,
         idle_since,
         at: now_ms(),
+        platform: None,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Session {
     pub(super) live_field: String,
     /// The voice channel this socket is in.
     pub(super) voice: Option<Id>,
+    /// The kind of client, as its presence shows it.
+    pub(super) platform: Option<shared::presence::Platform>,
 }
 
 impl Session {
@@ -57,12 +59,14 @@ impl Session {
         user: User,
         format: Format,
         outbound: Outbound,
+        grants: Option<super::Grants>,
     ) -> Self {
         let member = Arc::new(Member {
             conn,
             user: user.id,
             format,
             outbound,
+            grants,
         });
         node.hub.open(&member);
         // Opened after the node stopped (which closed the sessions it knew of): close at once.
@@ -77,7 +81,13 @@ impl Session {
             rooms: HashSet::new(),
             live_field,
             voice: None,
+            platform: None,
         }
+    }
+
+    /// Names the kind of client this session runs on, for the presence it publishes.
+    pub fn set_platform(&mut self, platform: shared::presence::Platform) {
+        self.platform = Some(platform);
     }
 
     pub fn user_id(&self) -> &Id {

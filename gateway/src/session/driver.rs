@@ -3,10 +3,15 @@
 //! hands each client frame to the dialect's codec, and (through [`Pump`]) writes the outbound
 //! queue and the close frame.
 
-use super::{CloseReason, Session, outbound::OutboundQueue, pump::Pump};
+use super::{
+    CloseReason, Session,
+    outbound::OutboundQueue,
+    pump::{Encoder, Pump},
+};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use governor::{Quota, RateLimiter, clock::QuantaClock, state::InMemoryState, state::NotKeyed};
+use shared::Room;
 use std::{future::Future, num::NonZeroU32, sync::LazyLock, time::Duration};
 use tokio::time::{Instant, sleep};
 
@@ -35,9 +40,19 @@ pub trait Codec: Send {
     /// The close frame this dialect sends for `reason`.
     fn close_frame(reason: CloseReason) -> CloseFrame;
 
-    /// `message` as written to the socket as its `seq`-th frame (the dialect puts the
-    /// session's sequence number where its clients read it).
-    fn stamp(message: &Message, seq: u64) -> Message;
+    /// How this socket's frames go on the wire (sequence number, compression).
+    fn encoder(&mut self) -> Box<dyn Encoder>;
+
+    /// Resolves when the node has news for this session alone (a room it was granted);
+    /// never, for a dialect whose clients pick their rooms themselves.
+    fn wake(&mut self) -> impl Future<Output = Option<Room>> + Send {
+        std::future::pending()
+    }
+
+    /// Acts on what [`Codec::wake`] returned.
+    fn on_wake(&mut self, _session: &mut Session, _room: Room) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Runs an admitted socket until it closes: greets it through the codec, then reads, writes
@@ -67,7 +82,7 @@ pub fn run<C: Codec>(
             .connections_open
             .with_label_values(&format)
             .inc();
-        let mut pump = Pump::new(socket, queue.rx.clone(), C::stamp);
+        let mut pump = Pump::new(socket, queue.rx.clone(), codec.encoder());
         let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
         let strikes = limiter(limits.invalid_frames_per_minute, Duration::from_secs(60), 1);
         // One close future and one timer for the socket's life, not fresh ones per frame.
@@ -83,6 +98,10 @@ pub fn run<C: Codec>(
                 _ = &mut closed => break queue.close.reason().unwrap_or(CloseReason::ServerShutdown),
                 _ = &mut heartbeat => break CloseReason::HeartbeatTimeout,
                 next = pump.next() => next,
+                Some(room) = codec.wake() => {
+                    pump.writing_while(Box::pin(codec.on_wake(&mut session, room))).await;
+                    continue;
+                }
             };
             let frame = match classify(next, limits.max_frame_bytes) {
                 Read::Frame(frame) => frame,

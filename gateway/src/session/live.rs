@@ -7,9 +7,13 @@ use serde_json::Value;
 use shared::{Id, Room, broker::BrokerError, presence::SessionPresence};
 
 impl Session {
-    /// Publishes this session's presence (READY sets `online`).
+    /// Publishes this session's presence (READY sets `online`), marked with its platform.
     pub async fn set_presence(&self, presence: &SessionPresence) -> Result<(), BrokerError> {
-        presence::set(&self.node, self.user_id(), &self.live_field, presence).await
+        let presence = SessionPresence {
+            platform: self.platform,
+            ..presence.clone()
+        };
+        presence::set(&self.node, self.user_id(), &self.live_field, &presence).await
     }
 
     /// Enters (or updates this socket's flags in) a voice channel; a socket is in one voice

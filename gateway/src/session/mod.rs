@@ -92,7 +92,17 @@ pub struct Member {
     pub user: Id,
     pub format: Format,
     pub outbound: Outbound,
+    /// Where the node tells the session of rooms it was granted (a dialect with implicit
+    /// subscriptions; None for one whose clients pick their rooms).
+    pub grants: Option<Grants>,
 }
+
+/// The sending side of a session's grants: rooms its user was just let into, which the
+/// session joins by itself. Bounded: a session that does not keep up is closed.
+pub type Grants = flume::Sender<shared::Room>;
+
+/// How many grants may wait for a session.
+pub const GRANTS_CAPACITY: usize = 64;
 
 /// The shared part of a member, cheap to clone into many rooms.
 pub type MemberRef = Arc<Member>;

@@ -55,15 +55,26 @@ impl WriteLog {
     }
 }
 
-/// Puts the session's sequence number into a frame, the dialect's way.
-pub type Stamper = fn(&Message, u64) -> Message;
+/// Turns a queued frame into what goes on the wire as the socket's `seq`-th frame: the
+/// dialect puts the sequence number where its clients read it, then compresses if the client
+/// asked. One per socket; a stateless encoder is a zero-sized closure (boxing it allocates
+/// nothing), a compressing one holds the socket's zlib context.
+pub trait Encoder: Send + 'static {
+    fn encode(&mut self, message: &Message, seq: u64) -> Message;
+}
+
+impl<F: FnMut(&Message, u64) -> Message + Send + 'static> Encoder for F {
+    fn encode(&mut self, message: &Message, seq: u64) -> Message {
+        self(message, seq)
+    }
+}
 
 pub struct Pump {
     /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
     /// way here, each of which would otherwise keep its own copy in the socket's task.
     socket: Box<WebSocket>,
     frames: flume::r#async::RecvStream<'static, Frame>,
-    stamper: Stamper,
+    encoder: Box<dyn Encoder>,
     /// Frames written so far: the last one written carried this number.
     seq: u64,
     /// What was written, for resuming; boxed and created with the first event with history,
@@ -76,11 +87,15 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn new(socket: Box<WebSocket>, frames: flume::Receiver<Frame>, stamper: Stamper) -> Self {
+    pub fn new(
+        socket: Box<WebSocket>,
+        frames: flume::Receiver<Frame>,
+        encoder: Box<dyn Encoder>,
+    ) -> Self {
         Pump {
             socket,
             frames: frames.into_stream(),
-            stamper,
+            encoder,
             seq: 0,
             log: None,
             unflushed: false,
@@ -141,7 +156,7 @@ impl Pump {
         if let Some(stamp) = &frame.stamp {
             self.log.get_or_insert_default().note(self.seq, stamp);
         }
-        (self.stamper)(&frame.message, self.seq)
+        self.encoder.encode(&frame.message, self.seq)
     }
 
     /// The last events with history written, numbered, and the number of the newest one that

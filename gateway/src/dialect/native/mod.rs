@@ -12,6 +12,7 @@ pub mod frames;
 mod ops;
 pub mod render;
 
+use crate::dialect::compress::Transport;
 use crate::{
     dialect::Format,
     node::Node,
@@ -45,6 +46,7 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 pub struct Params {
     token: Option<String>,
     format: Option<String>,
+    compress: Option<String>,
 }
 
 /// `GET /api/ws`: validates the query, then upgrades.
@@ -64,6 +66,10 @@ pub async fn upgrade(
             let body = serde_json::json!({"error": "format must be `native` or `events`", "code": "bad_format"});
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
+    };
+    let compress = match Transport::parse(params.compress.as_deref()) {
+        Ok(compress) => compress,
+        Err(bad) => return bad.into_response(),
     };
     // A `?token=` is checked now: a user already at their socket limit is refused before the
     // upgrade (429), and the session does not verify the token again.
@@ -90,7 +96,7 @@ pub async fn upgrade(
         .max_frame_size(cap)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format))
+        .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format, compress))
 }
 
 /// `Retry-After` (seconds) for a user refused at their socket limit.
@@ -99,7 +105,13 @@ const SOCKET_LIMIT_RETRY_SECS: &str = "10";
 /// What the upgrade learned of the client: the outcome of its `?token=`, if it gave one.
 type Verified = Option<Result<User, CloseReason>>;
 
-async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, verified: Verified, format: Format) {
+async fn serve(
+    mut socket: Box<WebSocket>,
+    node: Arc<Node>,
+    verified: Verified,
+    format: Format,
+    compress: Option<Transport>,
+) {
     // The hand-shake's futures (auth, Redis calls) are boxed: inline, their state would stay
     // in every idle socket's task for its whole life.
     let Some((user, resume)) = Box::pin(admit(&mut socket, &node, verified)).await else {
@@ -109,8 +121,9 @@ async fn serve(mut socket: Box<WebSocket>, node: Arc<Node>, verified: Verified, 
     let span =
         tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
-    let session = Session::new(node, conn, user, format, out);
-    driver::run(socket, session, queue, NativeCodec { resume })
+    let mut session = Session::new(node, conn, user, format, out, None);
+    session.set_platform(shared::presence::Platform::Web);
+    driver::run(socket, session, queue, NativeCodec { resume, compress })
         .instrument(span)
         .await
 }

@@ -5,11 +5,13 @@ use super::{
     codec::{self, Invalid, Op, PresenceTarget, RoomArg},
     frames,
 };
+use crate::dialect::compress::Transport;
 use crate::{
     live::{presence, typing::TypingError, voice::VoiceError},
     session::{
         CloseReason, Session, SubscribeError, Subscription,
         driver::{Codec, Frame, Strike},
+        pump::Encoder,
         resume::{ResumeError, Resumed},
     },
 };
@@ -24,6 +26,8 @@ const MAX_ALL_PRESENCES: usize = 10_000;
 pub(super) struct NativeCodec {
     /// A RESUME the client sent instead of IDENTIFY, carried out when the session opens.
     pub(super) resume: super::ResumeRequest,
+    /// `?compress=zlib-stream`: one zlib context for the socket's whole life.
+    pub(super) compress: Option<Transport>,
 }
 
 impl Codec for NativeCodec {
@@ -191,8 +195,12 @@ impl Codec for NativeCodec {
         }
     }
 
-    fn stamp(message: &Message, seq: u64) -> Message {
-        frames::with_seq(message, seq)
+    fn encoder(&mut self) -> Box<dyn Encoder> {
+        let stamp = |message: &Message, seq| frames::with_seq(message, seq);
+        match self.compress {
+            Some(Transport::ZlibStream) => Box::new(crate::dialect::compress::Stream::new(stamp)),
+            None => Box::new(stamp),
+        }
     }
 }
 
