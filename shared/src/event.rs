@@ -175,6 +175,9 @@ pub struct Presence {
     /// The kinds of client the user's visible sessions run on (empty when offline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active_on: Vec<crate::presence::Platform>,
+    /// The user's name as their latest named session gave it (its token's `name` claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

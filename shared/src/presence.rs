@@ -3,7 +3,8 @@
 //!
 //! Rules: no session → `offline`; any session `invisible` → `offline` to everyone; else any
 //! `online` → `online`; else any `dnd` → `dnd`; else (all idle) → `idle` with the earliest
-//! `idle_since`. The activity (`game`) is the one set most recently by a session that has one.
+//! `idle_since`. The activity (`game`) is the one set most recently by a session that has one,
+//! and so is the `username`.
 
 use crate::{event::Presence, id::Id};
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,9 @@ pub struct SessionPresence {
     /// The session's client kind, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// The session's username (its token's `name` claim), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 impl SessionPresence {
@@ -63,6 +67,7 @@ impl SessionPresence {
             idle_since: None,
             at,
             platform: None,
+            username: None,
         }
     }
 }
@@ -75,6 +80,7 @@ pub fn aggregate(user: &Id, sessions: &[SessionPresence]) -> Presence {
         game: None,
         idle_since: None,
         active_on: Vec::new(),
+        username: None,
     };
     if sessions.is_empty() || sessions.iter().any(|s| s.status == Status::Invisible) {
         return offline();
@@ -92,6 +98,11 @@ pub fn aggregate(user: &Id, sessions: &[SessionPresence]) -> Presence {
         .filter(|s| s.game.is_some())
         .max_by_key(|s| s.at)
         .and_then(|s| s.game.clone());
+    let username = sessions
+        .iter()
+        .filter(|s| s.username.is_some())
+        .max_by_key(|s| s.at)
+        .and_then(|s| s.username.clone());
     let mut active_on: Vec<Platform> = sessions.iter().filter_map(|s| s.platform).collect();
     active_on.sort_unstable();
     active_on.dedup();
@@ -101,6 +112,7 @@ pub fn aggregate(user: &Id, sessions: &[SessionPresence]) -> Presence {
         game,
         idle_since,
         active_on,
+        username,
     }
 }
 
@@ -121,6 +133,7 @@ mod tests {
             idle_since: None,
             at,
             platform: None,
+            username: None,
         }
     }
 
@@ -158,6 +171,24 @@ mod tests {
             &[session(Status::Online, 1), session(Status::Invisible, 2)],
         );
         assert_eq!(seen, offline(&user()));
+    }
+
+    #[test]
+    fn the_latest_named_session_names_the_user_and_invisible_hides_it() {
+        let mut a = session(Status::Online, 1);
+        a.username = Some("old".into());
+        let mut b = session(Status::Idle, 5);
+        b.username = Some("new".into());
+        let c = session(Status::Online, 9);
+        assert_eq!(
+            aggregate(&user(), &[a.clone(), b.clone(), c])
+                .username
+                .as_deref(),
+            Some("new")
+        );
+        assert_eq!(aggregate(&user(), &[]).username, None);
+        let hidden = session(Status::Invisible, 10);
+        assert_eq!(aggregate(&user(), &[a, b, hidden]).username, None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use shared::{
     acl::{Channel, Role},
     broker::Change,
-    event::{ChannelCreated, ChannelKind, ChannelRef, ChannelUpdated, Event, now_rfc3339},
+    event::{ChannelCreated, ChannelKind, ChannelRef, ChannelUpdated, Event, Member, now_rfc3339},
     id::Id,
     room::Room,
 };
@@ -63,15 +63,21 @@ pub async fn create(
         kind: channel.kind,
         public: channel.public,
     });
+    let mut events = vec![(Room::Global, event)];
+    if let Some(owner) = &owner {
+        // The owner joined: told on their own room, as any new member is.
+        let joined = Event::MemberJoined(Member {
+            channel_id: channel.id.clone(),
+            user_id: owner.id.clone(),
+            username: owner.name.clone(),
+        });
+        events.push((Room::User(owner.id.clone()), joined));
+    }
     let change = Change::CreateChannel {
         channel: channel.clone(),
         owner: owner.map(|o| o.id),
     };
-    if state
-        .commit(Some(&change), vec![(Room::Global, event)])
-        .await?
-        .is_none()
-    {
+    if state.commit(Some(&change), events).await?.is_none() {
         return Err(ApiError::Conflict("a channel with this id"));
     }
     Ok((StatusCode::CREATED, Json(channel)))

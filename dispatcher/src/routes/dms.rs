@@ -7,7 +7,7 @@ use crate::{
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
-    event::{DirectMessage, Event, now_rfc3339},
+    event::{DirectMessage, DmCreated, Event, now_rfc3339},
     id::Id,
     room::Room,
 };
@@ -35,7 +35,8 @@ pub struct NewDirectMessage {
     author_id: Option<Id>,
 }
 
-/// 201 `{id, participants}` (sorted, distinct); a user caller takes part. Publishes nothing.
+/// 201 `{id, participants}` (sorted, distinct); a user caller takes part. Publishes
+/// `dm_created` on each participant's `user:<id>`.
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -46,6 +47,15 @@ pub async fn create(
     if !state.broker.create_dm(&id, &participants).await? {
         return Err(ApiError::Conflict("a conversation with this id"));
     }
+    let created = Event::DmCreated(DmCreated {
+        dm_id: id.clone(),
+        participants: participants.clone(),
+    });
+    let announcements = participants
+        .iter()
+        .map(|p| (Room::User(p.clone()), created.clone()))
+        .collect();
+    state.commit(None, announcements).await?;
     Ok((StatusCode::CREATED, Json(Thread { id, participants })))
 }
 

@@ -122,7 +122,12 @@ pub async fn add(
                 user_id: user_id.clone(),
                 username: username.clone(),
             });
-            state.commit(Some(&change), vec![(room, event)]).await?;
+            // A copy on the user's own room: their sessions learn of the channel without
+            // being in it (a Discord client's implicit subscriptions follow it).
+            let own = (Room::User(user_id.clone()), event.clone());
+            state
+                .commit(Some(&change), vec![(room, event), own])
+                .await?;
             StatusCode::CREATED
         }
         Some(old) if old != role => {

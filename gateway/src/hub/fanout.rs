@@ -17,7 +17,7 @@ use crate::{
 };
 use futures_util::StreamExt;
 use shared::{
-    Id,
+    Id, Room,
     broker::{ALL_PRESENCE, BrokerMessage, MessageStream, RecvError},
     event::Event,
     history::Position,
@@ -356,6 +356,9 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
     if effect.evict_all {
         revoke(hub.evict_all(room), room);
     }
+    if let Some(granted) = effect.grant {
+        hub.with_members(room, |members| grant(members, &granted));
+    }
     metrics
         .fanout_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -373,6 +376,9 @@ struct Effect<'a> {
     evict_all: bool,
     /// The user may no longer be in the channel's voice: (channel, user).
     leave_voice: Option<(Id, Id)>,
+    /// The room's user was let into this room (a channel, a DM): sessions that follow their
+    /// rooms implicitly join it.
+    grant: Option<Room>,
 }
 
 impl<'a> Effect<'a> {
@@ -414,7 +420,27 @@ impl<'a> Effect<'a> {
                 evict_all: true,
                 ..Effect::default()
             },
+            Event::MemberJoined(m) if own_room_user.as_ref() == Some(&m.user_id) => Effect {
+                grant: Some(Room::Channel(m.channel_id.clone())),
+                ..Effect::default()
+            },
+            Event::DmCreated(dm) if own_room_user.is_some() => Effect {
+                grant: Some(Room::Dm(dm.dm_id.clone())),
+                ..Effect::default()
+            },
             _ => Effect::default(),
+        }
+    }
+}
+
+/// Tells the sessions that follow their rooms implicitly that they were let into `granted`;
+/// one whose grants are not being taken is closed as a slow consumer.
+fn grant(members: &super::RoomMembers, granted: &Room) {
+    for member in members.members.values() {
+        if let Some(grants) = &member.grants
+            && let Err(flume::TrySendError::Full(_)) = grants.try_send(granted.clone())
+        {
+            member.outbound.close(CloseReason::SlowConsumer);
         }
     }
 }

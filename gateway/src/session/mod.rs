@@ -55,8 +55,30 @@ pub enum CloseReason {
     Superseded,
     /// The user already has `GATEWAY_MAX_SOCKETS_PER_USER` sockets open on this node.
     TooManySockets,
+    /// The client broke a rule its dialect's original service closes the socket for.
+    Violation(Violation),
     /// The client closed or the transport failed.
     ClientGone,
+}
+
+/// Rules a dialect closes for at once (Discord's and Lanyard's clients expect the close; the
+/// native dialect answers `ERROR` frames instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// An op the dialect does not know.
+    UnknownOp,
+    /// Not JSON, or not the shape the op needs.
+    InvalidPayload,
+    /// An op that needs a data object came without one.
+    MissingData,
+    /// An op other than identify (or resume) before authenticating.
+    NotAuthenticated,
+    /// A second identify.
+    AlreadyAuthenticated,
+    /// A resume with a sequence number the session never sent.
+    InvalidSeq,
+    /// A protocol version or encoding the dialect does not speak.
+    UnsupportedVersion,
 }
 
 impl CloseReason {
@@ -80,6 +102,7 @@ impl CloseReason {
             CloseReason::Reconnect => "reconnect",
             CloseReason::Superseded => "superseded",
             CloseReason::TooManySockets => "too_many_sockets",
+            CloseReason::Violation(_) => "protocol_violation",
             CloseReason::ClientGone => "client_gone",
         }
     }

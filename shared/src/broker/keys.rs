@@ -10,6 +10,7 @@
 //! | `Pchan:{channel:<id>}:messages` | hash | message id → author id |
 //! | `Pdm:{<id>}:participants` | set | user ids |
 //! | `Pusernames` | hash | user id → display name |
+//! | `Puser-rooms:{user:<id>}` | set | the channels and DMs the user belongs to (a superset: see `directory`) |
 //! | `Phistory:{<room>}` | stream | entry id `<offset>-0`, field `e`: the published envelope; `MAXLEN ~ HISTORY_MAX_LEN`, `HISTORY_TTL_SECS` after the last publication |
 //! | `Phistory:{<room>}:meta` | hash | `e` the epoch, `s` the newest offset; same TTL as the stream |
 //! | `Plive:{<room>}` | hash | live state of a room (presence of `presence:<u>`, voice of `channel:<c>`): session → entry |
@@ -64,6 +65,11 @@ impl Keys {
 
     pub fn dm_participants(&self, id: &Id) -> String {
         format!("{}dm:{{{id}}}:participants", self.prefix)
+    }
+
+    /// The rooms a user belongs to (tagged with the user's own room).
+    pub fn user_rooms(&self, user: &Id) -> String {
+        format!("{}user-rooms:{{user:{user}}}", self.prefix)
     }
 
     pub fn usernames(&self) -> String {

@@ -34,6 +34,33 @@ pub(super) struct State {
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
 }
 
+impl State {
+    pub(super) fn channels_of<'a>(&'a self, user: &'a Id) -> impl Iterator<Item = Id> + 'a {
+        self.members
+            .iter()
+            .filter(move |(_, members)| members.contains_key(user))
+            .map(|(channel, _)| channel.clone())
+    }
+
+    pub(super) fn dms_of<'a>(&'a self, user: &'a Id) -> impl Iterator<Item = Id> + 'a {
+        self.dms
+            .iter()
+            .filter(move |(_, participants)| participants.contains(user))
+            .map(|(dm, _)| dm.clone())
+    }
+
+    pub(super) fn members_of(&self, channel: &Id) -> Vec<(Id, Role)> {
+        self.members
+            .get(channel)
+            .map(|m| m.iter().map(|(u, r)| (u.clone(), *r)).collect())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn username_of(&self, user: &Id) -> Option<String> {
+        self.usernames.get(user).cloned()
+    }
+}
+
 /// One room's history: its epoch, newest offset and the retained events (count-bounded;
 /// the in-process broker keeps them until it stops, it has no TTL).
 struct RoomHistory {

@@ -3,6 +3,7 @@
 //! local start. Both are driven through [`Broker`], so callers never see which one runs.
 
 pub mod change;
+mod directory;
 mod keys;
 mod memory;
 mod memory_live;
@@ -109,7 +110,15 @@ impl Broker {
             .iter()
             .map(|(room, envelope)| (room.clone(), envelope.to_json()))
             .collect();
-        dispatch!(self.commit(change, &publications))
+        let Some(change) = change else {
+            return dispatch!(self.commit(None, &publications));
+        };
+        let unindex = self.index_before(change).await?;
+        let committed = dispatch!(self.commit(Some(change), &publications))?;
+        if matches!(committed, Committed::Done(_)) {
+            self.index_after(change, &unindex).await;
+        }
+        Ok(committed)
     }
 
     /// Makes `change` without publishing anything (set-up and tools); false when refused.
@@ -215,6 +224,7 @@ impl Broker {
 
     /// Creates a DM thread; false when the id is taken.
     pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
+        self.index_dm(id, participants).await?;
         dispatch!(self.create_dm(id, participants))
     }
 

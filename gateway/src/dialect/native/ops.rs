@@ -19,9 +19,6 @@ use axum::extract::ws::{CloseFrame, Message};
 use serde_json::{Map, Value};
 use shared::event::Presence;
 
-/// Most presences `PRESENCE_SUBSCRIBE {all: true}` returns.
-const MAX_ALL_PRESENCES: usize = 10_000;
-
 /// Translates native ops to session calls and session outcomes to native frames.
 pub(super) struct NativeCodec {
     /// A RESUME the client sent instead of IDENTIFY, carried out when the session opens.
@@ -156,9 +153,7 @@ impl Codec for NativeCodec {
                 }
             },
             Op::PresenceSubscribe(target) => {
-                let reply = presence_subscribe(session, target)
-                    .await
-                    .unwrap_or_else(|message| frames::error(message, None));
+                let reply = presence_subscribe(session, target).await;
                 session.send(reply);
             }
             Op::Resume {
@@ -187,6 +182,8 @@ impl Codec for NativeCodec {
             CloseReason::Superseded => (4022, "session resumed elsewhere"),
             CloseReason::TooManySockets => (4029, "too many sockets for this user"),
             CloseReason::FrameTooLarge => (1009, "frame too large"),
+            // The native dialect answers bad frames with ERROR; only `invalid_frames` closes.
+            CloseReason::Violation(_) => (4002, "invalid frame"),
             CloseReason::ClientGone => (1000, ""),
         };
         CloseFrame {
@@ -205,52 +202,16 @@ impl Codec for NativeCodec {
 }
 
 /// Follows the users' presence rooms, then answers `INIT_STATE` in the shape asked for.
-async fn presence_subscribe(
-    session: &mut Session,
-    target: PresenceTarget,
-) -> Result<axum::extract::ws::Message, &'static str> {
-    let node = session.node().clone();
-    let limits = &node.config.limits;
-    let unavailable = "presence unavailable, try again";
-    match target {
-        PresenceTarget::One(user) => {
-            session
-                .follow_presence(&user)
-                .await
-                .map_err(subscribe_error)?;
-            let mut current = presence::current(&node, &[user])
-                .await
-                .map_err(|_| unavailable)?;
-            Ok(frames::init_state(presence_value(current.remove(0))))
-        }
-        PresenceTarget::Many(users) => {
-            if users.len() > limits.presence_max_ids {
-                return Err("too many user ids (see GATEWAY_PRESENCE_MAX_IDS)");
-            }
-            for user in &users {
-                session
-                    .follow_presence(user)
-                    .await
-                    .map_err(subscribe_error)?;
-            }
-            let current = presence::current(&node, &users)
-                .await
-                .map_err(|_| unavailable)?;
-            Ok(frames::init_state(presence_map(current)))
-        }
-        PresenceTarget::All => {
-            if !limits.presence_allow_all || !node.broker.supports_patterns() {
-                return Err("presence for all users is not enabled on this deployment");
-            }
-            session
-                .follow_all_presence()
-                .await
-                .map_err(subscribe_error)?;
-            let everyone = presence::everyone(&node, MAX_ALL_PRESENCES)
-                .await
-                .map_err(|_| unavailable)?;
-            Ok(frames::init_state(presence_map(everyone)))
-        }
+async fn presence_subscribe(session: &mut Session, target: PresenceTarget) -> Message {
+    let target = match target {
+        PresenceTarget::Many(users) => presence::Target::Many(users),
+        PresenceTarget::One(user) => presence::Target::One(user),
+        PresenceTarget::All => presence::Target::All,
+    };
+    match presence::follow(session, target).await {
+        Ok(presence::Initial::One(presence)) => frames::init_state(presence_value(presence)),
+        Ok(presence::Initial::Many(presences)) => frames::init_state(presence_map(presences)),
+        Err(error) => frames::error(follow_error(error), None),
     }
 }
 
@@ -317,6 +278,17 @@ pub(super) fn invalid_message(invalid: &Invalid) -> &'static str {
         Invalid::Payload => "invalid payload",
         Invalid::UnknownOp => "unknown op",
         Invalid::Argument(message) => message,
+    }
+}
+
+fn follow_error(error: presence::FollowError) -> &'static str {
+    match error {
+        presence::FollowError::TooManyIds => "too many user ids (see GATEWAY_PRESENCE_MAX_IDS)",
+        presence::FollowError::AllDisabled => {
+            "presence for all users is not enabled on this deployment"
+        }
+        presence::FollowError::Subscribe(error) => subscribe_error(error),
+        presence::FollowError::Unavailable => "presence unavailable, try again",
     }
 }
 

@@ -1,0 +1,173 @@
+//! Who belongs where, read the other way round from the access-control state: the rooms a
+//! user belongs to (their channels and DMs), a channel's members, display names. A dialect
+//! with implicit subscriptions (Discord v3) reads it at identify.
+//!
+//! On Redis the per-user index `Puser-rooms:{user:<id>}` (a set of room names) is kept as a
+//! **superset** of the truth, so no failure between two steps can hide a room: entries are
+//! added before the change that grants the room commits and removed after the change that
+//! takes it away. Readers check access to each room before using it, so a stale entry costs
+//! one refused check, never a leak. The in-process broker answers from its tables directly.
+
+use super::{Broker, BrokerError, change::Change, memory::MemoryBroker, redis::RedisBroker};
+use crate::{acl::Role, id::Id, room::Room};
+use fred::interfaces::{HashesInterface, SetsInterface};
+
+impl Broker {
+    /// The channels and DMs `user` belongs to (a superset on Redis: check access before use).
+    pub async fn user_rooms(&self, user: &Id) -> Result<Vec<Room>, BrokerError> {
+        match self {
+            Broker::Redis(b) => b.user_rooms(user).await,
+            Broker::Memory(b) => Ok(b.user_rooms(user)),
+        }
+    }
+
+    /// A channel's members and their roles, up to `limit`, in id order.
+    pub async fn members(
+        &self,
+        channel: &Id,
+        limit: usize,
+    ) -> Result<Vec<(Id, Role)>, BrokerError> {
+        let mut members = match self {
+            Broker::Redis(b) => b.members(channel).await?,
+            Broker::Memory(b) => b.members(channel),
+        };
+        members.sort_unstable();
+        members.truncate(limit);
+        Ok(members)
+    }
+
+    /// The display names of `users`, in order (None: never named).
+    pub async fn usernames(&self, users: &[Id]) -> Result<Vec<Option<String>>, BrokerError> {
+        match self {
+            Broker::Redis(b) => b.usernames(users).await,
+            Broker::Memory(b) => Ok(b.usernames(users)),
+        }
+    }
+
+    /// Before `change` commits: index the room it grants, and remember whom it will take a
+    /// room from (a deleted channel's members). Returns the users to unindex after.
+    pub(super) async fn index_before(&self, change: &Change) -> Result<Vec<Id>, BrokerError> {
+        let Broker::Redis(b) = self else {
+            return Ok(Vec::new());
+        };
+        match change {
+            Change::CreateChannel {
+                channel,
+                owner: Some(owner),
+            } => {
+                b.index_add(&[owner.clone()], &Room::Channel(channel.id.clone()))
+                    .await?
+            }
+            Change::SetMember { channel, user, .. } => {
+                b.index_add(&[user.clone()], &Room::Channel(channel.clone()))
+                    .await?
+            }
+            Change::RemoveMember { user, .. } | Change::Ban { user, .. } => {
+                return Ok(vec![user.clone()]);
+            }
+            Change::DeleteChannel(channel) => {
+                return Ok(b
+                    .members(channel)
+                    .await?
+                    .into_iter()
+                    .map(|(u, _)| u)
+                    .collect());
+            }
+            _ => {}
+        }
+        Ok(Vec::new())
+    }
+
+    /// After `change` committed: unindex the room for the users it took it from. A failure
+    /// only leaves a stale entry (see the module docs), so it is logged, not returned.
+    pub(super) async fn index_after(&self, change: &Change, users: &[Id]) {
+        let Broker::Redis(b) = self else { return };
+        if users.is_empty() {
+            return;
+        }
+        let room = Room::Channel(change.channel().clone());
+        if let Err(error) = b.index_remove(users, &room).await {
+            tracing::warn!(%error, %room, "unindexing a room failed; the index keeps a stale entry");
+        }
+    }
+
+    /// Indexes a DM for its participants (before the thread is created).
+    pub(super) async fn index_dm(&self, dm: &Id, participants: &[Id]) -> Result<(), BrokerError> {
+        match self {
+            Broker::Redis(b) => b.index_add(participants, &Room::Dm(dm.clone())).await,
+            Broker::Memory(_) => Ok(()),
+        }
+    }
+}
+
+impl RedisBroker {
+    async fn user_rooms(&self, user: &Id) -> Result<Vec<Room>, BrokerError> {
+        let names: Vec<String> = self.client().smembers(self.keys().user_rooms(user)).await?;
+        let mut rooms: Vec<Room> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        rooms.sort_unstable_by_key(|r| r.to_string());
+        Ok(rooms)
+    }
+
+    async fn members(&self, channel: &Id) -> Result<Vec<(Id, Role)>, BrokerError> {
+        let all: std::collections::HashMap<String, String> =
+            self.client().hgetall(self.keys().members(channel)).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(user, role)| Some((Id::parse(&user).ok()?, role.parse().ok()?)))
+            .collect())
+    }
+
+    async fn usernames(&self, users: &[Id]) -> Result<Vec<Option<String>>, BrokerError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fields: Vec<&str> = users.iter().map(Id::as_str).collect();
+        let names: Vec<Option<String>> =
+            self.client().hmget(self.keys().usernames(), fields).await?;
+        Ok(names)
+    }
+
+    async fn index_add(&self, users: &[Id], room: &Room) -> Result<(), BrokerError> {
+        let name = room.to_string();
+        for user in users {
+            let _: () = self
+                .client()
+                .sadd(self.keys().user_rooms(user), name.as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn index_remove(&self, users: &[Id], room: &Room) -> Result<(), BrokerError> {
+        let name = room.to_string();
+        for user in users {
+            let _: () = self
+                .client()
+                .srem(self.keys().user_rooms(user), name.as_str())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl MemoryBroker {
+    fn user_rooms(&self, user: &Id) -> Vec<Room> {
+        self.with(|s| {
+            let mut rooms: Vec<Room> = s
+                .channels_of(user)
+                .map(Room::Channel)
+                .chain(s.dms_of(user).map(Room::Dm))
+                .collect();
+            rooms.sort_unstable_by_key(|r| r.to_string());
+            rooms
+        })
+    }
+
+    fn members(&self, channel: &Id) -> Vec<(Id, Role)> {
+        self.with(|s| s.members_of(channel))
+    }
+
+    fn usernames(&self, users: &[Id]) -> Vec<Option<String>> {
+        self.with(|s| users.iter().map(|u| s.username_of(u)).collect())
+    }
+}
