@@ -63,6 +63,7 @@ impl FromRequestParts<AppState> for TokenUser {
             .ok()
             .and_then(|Query(q)| q.token);
         let token = bearer_token(&parts.headers)
+            .or_else(|| raw_token(&parts.headers))
             .or(query.as_deref())
             .ok_or(ApiError::Unauthorized("missing token"))?;
         verify_user(state, token).map(TokenUser)
@@ -84,7 +85,13 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Compares secrets without an early exit on the first differing byte.
+/// The token of an `Authorization: <token>` header with no scheme, as Discord's clients sent
+/// it to `GET /api/gateway` (a JWT has no space in it).
+pub(crate) fn raw_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    (!value.is_empty() && !value.contains(' ')).then_some(value)
+}
+
 /// Whether `token` is one of the configured service tokens.
 pub(crate) fn is_service_token(state: &AppState, token: &str) -> bool {
     state
@@ -111,6 +118,8 @@ mod tests {
     #[test]
     fn reads_bearer_tokens() {
         assert_eq!(bearer_token(&headers("Bearer abc")), Some("abc"));
+        assert_eq!(raw_token(&headers("abc.def.ghi")), Some("abc.def.ghi"));
+        assert_eq!(raw_token(&headers("Bearer abc")), None);
         assert_eq!(bearer_token(&headers("bearer  abc ")), Some("abc"));
         assert_eq!(bearer_token(&headers("Basic abc")), None);
         assert_eq!(bearer_token(&headers("Bearer ")), None);

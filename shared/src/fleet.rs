@@ -133,3 +133,22 @@ mod tests {
         assert_eq!(assign("u", &[]), None);
     }
 }
+
+/// The Discord v3 endpoint of a node whose (native) URL is `url`: the same origin at `/`
+/// (`ws://host:port/api/ws` → `ws://host:port/`). A URL with another path keeps it and gets
+/// the Discord endpoint's path (`/`) appended to its origin only when it ends in `/api/ws`.
+pub fn discord_url(url: &str) -> String {
+    match url.strip_suffix("/api/ws") {
+        Some(origin) => format!("{origin}/"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod dialect_url_tests {
+    #[test]
+    fn the_discord_endpoint_is_the_origin() {
+        assert_eq!(super::discord_url("ws://10.0.0.1:8080/api/ws"), "ws://10.0.0.1:8080/");
+        assert_eq!(super::discord_url("wss://gw.example/"), "wss://gw.example/");
+    }
+}

@@ -188,7 +188,10 @@ impl<'a> Rendered<'a> {
 pub fn render_reconnect(format: Format, url: Option<String>) -> Option<Message> {
     match format {
         Format::Native | Format::Events => Some(native::frames::reconnect(url.as_deref())),
-        Format::Discord => Some(discord::frames::reconnect(url.as_deref())),
+        Format::Discord => {
+            let url = url.map(|url| shared::fleet::discord_url(&url));
+            Some(discord::frames::reconnect(url.as_deref()))
+        }
         Format::Lanyard => None,
     }
 }

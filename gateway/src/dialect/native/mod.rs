@@ -39,8 +39,8 @@ use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
 use tracing::Instrument;
 
-const READ_BUFFER_BYTES: usize = 256;
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 256;
+pub(crate) const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -56,8 +56,7 @@ pub async fn upgrade(
     State(node): State<Arc<Node>>,
 ) -> Response {
     if node.draining.is_cancelled() {
-        let body = serde_json::json!({"error": "this node is draining; ask GET /api/gateway for another", "code": "draining"});
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        return draining();
     }
     let format = match params.format.as_deref() {
         None | Some("native") => Format::Native,
@@ -97,6 +96,12 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format, compress))
+}
+
+/// HTTP 503 for an upgrade on a node that drains.
+pub(crate) fn draining() -> Response {
+    let body = serde_json::json!({"error": "this node is draining; ask GET /api/gateway for another", "code": "draining"});
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// `Retry-After` (seconds) for a user refused at their socket limit.
