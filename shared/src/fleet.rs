@@ -148,7 +148,10 @@ pub fn discord_url(url: &str) -> String {
 mod dialect_url_tests {
     #[test]
     fn the_discord_endpoint_is_the_origin() {
-        assert_eq!(super::discord_url("ws://10.0.0.1:8080/api/ws"), "ws://10.0.0.1:8080/");
+        assert_eq!(
+            super::discord_url("ws://10.0.0.1:8080/api/ws"),
+            "ws://10.0.0.1:8080/"
+        );
         assert_eq!(super::discord_url("wss://gw.example/"), "wss://gw.example/");
     }
 }

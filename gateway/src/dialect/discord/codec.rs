@@ -192,10 +192,7 @@ mod tests {
     #[test]
     fn keepalive_takes_milliseconds_seconds_strings_or_null() {
         for d in [r#""1450996513618""#, "1450996513", "null", "1450996513618"] {
-            assert_eq!(
-                parse(&format!(r#"{{"op":1,"d":{d}}}"#)),
-                Ok(Op::Heartbeat)
-            );
+            assert_eq!(parse(&format!(r#"{{"op":1,"d":{d}}}"#)), Ok(Op::Heartbeat));
         }
         assert_eq!(parse(r#"{"op":1}"#), Ok(Op::Heartbeat));
     }
@@ -227,9 +224,18 @@ mod tests {
             (r#"{"op":"2"}"#, Violation::InvalidPayload),
             (r#"{"op":99,"d":{}}"#, Violation::UnknownOp),
             (r#"{"op":2}"#, Violation::MissingData),
-            (r#"{"op":2,"d":{"properties":{}}}"#, Violation::InvalidPayload),
-            (r#"{"op":2,"d":{"token":"t","v":6}}"#, Violation::UnsupportedVersion),
-            (r#"{"op":6,"d":{"token":"t","session_id":"s"}}"#, Violation::InvalidPayload),
+            (
+                r#"{"op":2,"d":{"properties":{}}}"#,
+                Violation::InvalidPayload,
+            ),
+            (
+                r#"{"op":2,"d":{"token":"t","v":6}}"#,
+                Violation::UnsupportedVersion,
+            ),
+            (
+                r#"{"op":6,"d":{"token":"t","session_id":"s"}}"#,
+                Violation::InvalidPayload,
+            ),
         ] {
             assert_eq!(parse(frame), Err(violation), "{frame}");
         }

@@ -100,7 +100,10 @@ mod tests {
         );
         assert!(is_large_dispatch(&ready));
         let redirect = reconnect(Some("ws://b/"));
-        assert_eq!(text(with_seq(&redirect, 2)), r#"{"op":7,"d":{"url":"ws://b/"}}"#);
+        assert_eq!(
+            text(with_seq(&redirect, 2)),
+            r#"{"op":7,"d":{"url":"ws://b/"}}"#
+        );
         assert!(!is_large_dispatch(&dispatch("TYPING_START", json!({}))));
     }
 

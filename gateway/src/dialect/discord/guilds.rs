@@ -50,7 +50,10 @@ async fn guild(session: &Session, id: &Id, large_threshold: u64) -> Option<(Valu
     let broker = &session.node().broker;
     let channel = broker.channel(id).await.ok()??;
     let all = broker.members(id, usize::MAX).await.ok()?;
-    let owner = all.iter().find(|(_, role)| *role == Role::Owner).map(|(u, _)| u);
+    let owner = all
+        .iter()
+        .find(|(_, role)| *role == Role::Owner)
+        .map(|(u, _)| u);
     let listed: Vec<(Id, Role)> = all.iter().take(large_threshold as usize).cloned().collect();
     let users: Vec<Id> = listed.iter().map(|(u, _)| u.clone()).collect();
     let names = broker.usernames(&users).await.ok()?;
@@ -112,11 +115,7 @@ async fn private_channel(session: &Session, id: &Id) -> Option<(Value, Vec<Id>)>
     let broker = &session.node().broker;
     let participants = broker.dm_participants(id).await.ok()??;
     let me = session.user_id();
-    let recipient = participants
-        .iter()
-        .find(|p| *p != me)
-        .unwrap_or(me)
-        .clone();
+    let recipient = participants.iter().find(|p| *p != me).unwrap_or(me).clone();
     let name = broker
         .usernames(std::slice::from_ref(&recipient))
         .await
@@ -135,11 +134,12 @@ async fn private_channel(session: &Session, id: &Id) -> Option<(Value, Vec<Id>)>
 /// A guild's roles: `@everyone` (the guild's id, as Discord did) and one per role of this
 /// system above member.
 fn roles(guild: &Id) -> Vec<Value> {
-    let role = |id: String, name: &str, position: u8| {
-        json!({"id": id, "name": name, "position": position, "permissions": 0, "color": 0, "hoist": false, "managed": false})
-    };
+    let role = |id: String, name: &str, position: u8| json!({"id": id, "name": name, "position": position, "permissions": 0, "color": 0, "hoist": false, "managed": false});
     let mut all = vec![role(guild.to_string(), "@everyone", 0)];
-    for (n, r) in [Role::Moderator, Role::Admin, Role::Owner].into_iter().enumerate() {
+    for (n, r) in [Role::Moderator, Role::Admin, Role::Owner]
+        .into_iter()
+        .enumerate()
+    {
         all.push(role(role_id(guild, r), r.as_str(), n as u8 + 1));
     }
     all

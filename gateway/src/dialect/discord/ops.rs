@@ -50,7 +50,9 @@ pub(super) struct DiscordCodec {
 impl Codec for DiscordCodec {
     async fn on_open(&mut self, session: &mut Session) {
         match self.start.take() {
-            Some(Start::Resume { session_id, seq }) => resume(self, session, &session_id, seq).await,
+            Some(Start::Resume { session_id, seq }) => {
+                resume(self, session, &session_id, seq).await
+            }
             Some(Start::Identify(identify)) => {
                 session.set_platform(platform(&identify.properties));
                 greet(self, session).await
@@ -136,7 +138,13 @@ impl Codec for DiscordCodec {
     }
 
     async fn on_wake(&mut self, session: &mut Session, room: Room) {
-        if session.rooms().any(|r| *r == room.to_string()) {
+        // Still in it (a repeated grant); a room the node took the socket out of counts as
+        // left, whatever the session's own list says.
+        if session
+            .node()
+            .hub
+            .is_member(&room.to_string(), session.conn())
+        {
             return;
         }
         match &room {
@@ -363,11 +371,15 @@ mod tests {
             Platform::Web
         );
         assert_eq!(
-            platform(&props(json!({"$os":"Android","$browser":"Discord Android"}))),
+            platform(&props(
+                json!({"$os":"Android","$browser":"Discord Android"})
+            )),
             Platform::Mobile
         );
         assert_eq!(
-            platform(&props(json!({"$os":"linux","$browser":"discord.py","$device":""}))),
+            platform(&props(
+                json!({"$os":"linux","$browser":"discord.py","$device":""})
+            )),
             Platform::Desktop
         );
     }

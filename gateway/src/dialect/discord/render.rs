@@ -64,7 +64,11 @@ pub fn event(inbound: &Inbound) -> Option<Message> {
         Event::ChannelUpdated(m) => {
             let mut d = json!({"id": m.channel_id, "guild_id": m.channel_id, "is_private": false});
             for (field, value) in &m.changes {
-                let field = if field == "kind" { "type" } else { field.as_str() };
+                let field = if field == "kind" {
+                    "type"
+                } else {
+                    field.as_str()
+                };
                 d[field] = value.clone();
             }
             ("CHANNEL_UPDATE", d)
