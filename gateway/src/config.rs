@@ -150,6 +150,10 @@ pub struct Limits {
     /// in-process broker only, not a Redis Cluster).
     #[arg(long, env = "GATEWAY_PRESENCE_ALLOW_ALL")]
     pub presence_allow_all: bool,
+    /// Require `?token=<jwt>` on the Lanyard socket (`/socket`; HTTP 401 without a valid one).
+    /// Default: off, a public socket as Lanyard's own (docs/protocol-lanyard.md).
+    #[arg(long, env = "GATEWAY_LANYARD_REQUIRE_TOKEN")]
+    pub lanyard_require_token: bool,
 }
 
 impl Default for Limits {
@@ -168,6 +172,7 @@ impl Default for Limits {
             max_sockets_per_user: 10,
             presence_max_ids: 100,
             presence_allow_all: false,
+            lanyard_require_token: false,
         }
     }
 }

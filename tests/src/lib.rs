@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chat;
 pub mod follower;
 pub mod http;
+pub mod lanyard;
 pub mod native;
 pub mod process;
 pub mod proxy;

@@ -1,8 +1,10 @@
 //! Presence: a session's `PRESENCE_UPDATE`, the user's aggregate over all sessions, and
-//! `PRESENCE_SUBSCRIBE`'s initial state.
+//! following other users' presence (native `PRESENCE_SUBSCRIBE`, Lanyard's Initialize and
+//! Unsubscribe) with its initial state.
 
 use super::{Aggregate, update};
 use crate::node::Node;
+use crate::session::{Session, SubscribeError};
 use serde_json::Value;
 use shared::{
     Id,
@@ -14,6 +16,98 @@ use shared::{
 
 /// Longest activity name accepted.
 pub const MAX_GAME_NAME: usize = 128;
+
+/// Most presences following everyone answers with.
+pub const MAX_ALL_PRESENCES: usize = 10_000;
+
+/// Whose presence a session follows (or stops following): seed 003's three shapes.
+#[derive(Debug, PartialEq)]
+pub enum Target {
+    /// These users: the initial state is a map id → presence.
+    Many(Vec<Id>),
+    /// One user: the initial state is that user's presence.
+    One(Id),
+    /// Everyone: the initial state maps every user with a visible presence.
+    All,
+}
+
+/// The presence a follow starts from, in the shape its target asked for.
+#[derive(Debug, PartialEq)]
+pub enum Initial {
+    /// For [`Target::One`].
+    One(Presence),
+    /// For [`Target::Many`] (every id asked, offline when nothing is live) and
+    /// [`Target::All`] (visible users only).
+    Many(Vec<Presence>),
+}
+
+/// Why a session could not follow what it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FollowError {
+    #[error("too many user ids (see GATEWAY_PRESENCE_MAX_IDS)")]
+    TooManyIds,
+    #[error("presence for all users is not enabled on this deployment")]
+    AllDisabled,
+    #[error(transparent)]
+    Subscribe(#[from] SubscribeError),
+    #[error("presence unavailable, try again")]
+    Unavailable,
+}
+
+/// Follows the presence of `target` (its `presence:` rooms, or every one of them), then reads
+/// where it stands now. Updates published after the follow reach the session; one published
+/// between the follow and the read may also be in the initial state.
+pub async fn follow(session: &mut Session, target: Target) -> Result<Initial, FollowError> {
+    let node = session.node().clone();
+    let limits = &node.config.limits;
+    match target {
+        Target::One(user) => {
+            session.follow_presence(&user).await?;
+            let mut current = current(&node, std::slice::from_ref(&user))
+                .await
+                .map_err(|_| FollowError::Unavailable)?;
+            Ok(Initial::One(current.remove(0)))
+        }
+        Target::Many(users) => {
+            if users.len() > limits.presence_max_ids {
+                return Err(FollowError::TooManyIds);
+            }
+            for user in &users {
+                session.follow_presence(user).await?;
+            }
+            let current = current(&node, &users)
+                .await
+                .map_err(|_| FollowError::Unavailable)?;
+            Ok(Initial::Many(current))
+        }
+        Target::All => {
+            if !limits.presence_allow_all || !node.broker.supports_patterns() {
+                return Err(FollowError::AllDisabled);
+            }
+            session.follow_all_presence().await?;
+            let everyone = everyone(&node, MAX_ALL_PRESENCES)
+                .await
+                .map_err(|_| FollowError::Unavailable)?;
+            Ok(Initial::Many(everyone))
+        }
+    }
+}
+
+/// Stops following the presence of `target`: [`Target::All`] stops following everyone and
+/// each user followed one by one. Users not followed are ignored.
+pub fn unfollow(session: &mut Session, target: Target) {
+    match target {
+        Target::One(user) => {
+            session.unfollow_presence(&user);
+        }
+        Target::Many(users) => {
+            for user in &users {
+                session.unfollow_presence(user);
+            }
+        }
+        Target::All => session.unfollow_all_presence(),
+    }
+}
 
 /// Sets this session's presence.
 pub async fn set(
@@ -137,6 +231,7 @@ pub fn parse(
         idle_since,
         at: now_ms(),
         platform: None,
+        username: None,
     })
 }
 

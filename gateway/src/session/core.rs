@@ -50,6 +50,10 @@ pub struct Session {
     pub(super) voice: Option<Id>,
     /// The kind of client, as its presence shows it.
     pub(super) platform: Option<shared::presence::Platform>,
+    /// Whether this session ever set a presence entry: only then is one taken back on close
+    /// (a session that only watches presence, such as a Lanyard socket, has none). Atomic
+    /// because `set_presence` takes `&self`.
+    pub(super) presence_set: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -82,6 +86,7 @@ impl Session {
             live_field,
             voice: None,
             platform: None,
+            presence_set: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -108,6 +113,11 @@ impl Session {
 
     pub fn node(&self) -> &Arc<Node> {
         &self.node
+    }
+
+    /// The voice channel this socket is in.
+    pub fn voice_channel(&self) -> Option<&Id> {
+        self.voice.as_ref()
     }
 
     /// Rooms this socket asked for and was admitted to, in no particular order.
@@ -234,6 +244,25 @@ impl Session {
             .await
     }
 
+    /// Stops following a user's presence updates; false if the socket did not follow them.
+    pub fn unfollow_presence(&mut self, user: &Id) -> bool {
+        self.leave(format!("presence:{user}"))
+    }
+
+    /// Stops following presence altogether: everyone's, and each user followed one by one.
+    pub fn unfollow_all_presence(&mut self) {
+        let followed: Vec<String> = self
+            .rooms
+            .iter()
+            .filter(|room| room.starts_with("presence:"))
+            .cloned()
+            .collect();
+        // `presence:*` is among them when the socket follows everyone.
+        for room in followed {
+            self.leave(room);
+        }
+    }
+
     /// Errs when joining `name` would take the socket past its room limit.
     fn make_room_for(&mut self, name: &str) -> Result<(), SubscribeError> {
         let max = self.node.config.limits.max_rooms_per_socket;
@@ -274,7 +303,11 @@ impl Session {
 
     /// Leaves `room`; false if the socket was not in it.
     pub fn unsubscribe(&mut self, room: &Room) -> bool {
-        let name = room.to_string();
+        self.leave(room.to_string())
+    }
+
+    /// Leaves the room `name`; false if the socket was not in it.
+    fn leave(&mut self, name: String) -> bool {
         let was_listed = self.rooms.remove(&name);
         // The hub may have evicted the socket already (kick, ban): still a clean leave.
         self.node.hub.leave(&name, self.member.conn) || was_listed

@@ -5,14 +5,19 @@ use super::Session;
 use crate::live::{presence, typing, voice};
 use serde_json::Value;
 use shared::{Id, Room, broker::BrokerError, presence::SessionPresence};
+use std::sync::atomic::Ordering;
 
 impl Session {
-    /// Publishes this session's presence (READY sets `online`), marked with its platform.
+    /// Publishes this session's presence (READY sets `online`), marked with its platform and
+    /// its user's name.
     pub async fn set_presence(&self, presence: &SessionPresence) -> Result<(), BrokerError> {
         let presence = SessionPresence {
             platform: self.platform,
+            username: self.username().map(str::to_owned),
             ..presence.clone()
         };
+        // Noted before the call: a failed write may still have left an entry to take back.
+        self.presence_set.store(true, Ordering::Relaxed);
         presence::set(&self.node, self.user_id(), &self.live_field, &presence).await
     }
 
@@ -68,8 +73,13 @@ impl Session {
         typing::typing(&self.node, room, self.user_id(), self.username(), is_typing).await
     }
 
-    /// Takes back this session's presence and voice entries (on close), in the background.
+    /// Takes back this session's presence and voice entries (on close), in the background:
+    /// only what it set (a session that never set a presence leaves the user's alone).
     pub(super) fn release_live(&mut self) {
+        let presence_set = *self.presence_set.get_mut();
+        if !presence_set && self.voice.is_none() {
+            return;
+        }
         let node = self.node.clone();
         let (user, field, voice) = (
             self.user_id().clone(),
@@ -82,7 +92,7 @@ impl Session {
             {
                 tracing::warn!(%error, "leaving voice on close failed; the lease will lapse");
             }
-            if let Err(error) = presence::clear(&node, &user, &field).await {
+            if presence_set && let Err(error) = presence::clear(&node, &user, &field).await {
                 tracing::warn!(%error, "clearing presence on close failed; the lease will lapse");
             }
         });
