@@ -848,6 +848,9 @@ async fn moderators_ban_unban_and_kick() {
     // Kick: the target must be a member of lower rank.
     bob.put("channels/c/members/bob", Value::Null).await.is(201);
     events.expect("channel:c", "member_joined").await;
+    // And a copy on the user's own room (its sessions learn of the channel).
+    let copy = events.expect("user:bob", "member_joined").await;
+    assert_eq!(copy["channel_id"], "c");
     let kicks = "channels/c/kicks";
     bob.post(kicks, json!({"user_id": "mod"}))
         .await

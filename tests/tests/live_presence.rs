@@ -34,8 +34,15 @@ async fn connect(gateway: &Gateway, user: &str) -> NativeClient {
     client
 }
 
+/// A presence as published; every session in these tests is native, so a visible user is
+/// `active_on` the web.
 fn presence(user: &str, status: &str, game: Value, idle_since: Value) -> Value {
-    json!({"user_id": user, "status": status, "game": game, "idle_since": idle_since})
+    let mut presence =
+        json!({"user_id": user, "status": status, "game": game, "idle_since": idle_since});
+    if status != "offline" {
+        presence["active_on"] = json!(["web"]);
+    }
+    presence
 }
 
 /// A presence with no activity and no idle time.

@@ -124,6 +124,18 @@ impl Inbound {
         }
     }
 
+    /// A notice on a user's own room that they were let into a room (the copy of
+    /// `member_joined`, and `dm_created`). It drives implicit subscriptions (Discord v3); the
+    /// native and pass-through formats do not show it, so their clients' streams keep the
+    /// catalogue of DESIGN §3.
+    pub fn is_grant_notice(&self) -> bool {
+        self.room.starts_with("user:")
+            && matches!(
+                self.envelope.as_ref().map(|e| &e.event),
+                Some(shared::event::Event::MemberJoined(_) | shared::event::Event::DmCreated(_))
+            )
+    }
+
     /// The only user this event is for, when it is targeted (a voice signal with `to_user_id`).
     pub fn recipient(&self) -> Option<&Id> {
         match &self.envelope.as_ref()?.event {
@@ -155,6 +167,9 @@ impl<'a> Rendered<'a> {
         self.frames[format.index()]
             .get_or_init(|| {
                 let message = match format {
+                    Format::Native | Format::Events if self.inbound.is_grant_notice() => {
+                        return None;
+                    }
                     Format::Native => native::render::event(self.inbound)?,
                     Format::Events => events::render(self.inbound),
                     Format::Discord => discord::render::event(self.inbound)?,
