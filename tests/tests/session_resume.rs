@@ -221,3 +221,29 @@ async fn resume_after_ready_works_and_bad_resumes_get_clear_answers() {
     assert_eq!(message_ids(&frames), ["x0"], "{frames:?}");
     fresh.heartbeat().await;
 }
+
+#[tokio::test]
+async fn another_users_resume_cannot_take_a_session_over() {
+    // Session ids are guessable (the node's boot id, which READY shows, and a counter): a
+    // RESUME naming someone else's open session must leave it alone.
+    let (stack, a, b) = setup().await;
+    for (intruder_node, label) in [(&a, "same-node"), (&b, "other-node")] {
+        let (mut victim, id) = member_reading(&stack, &a, 0).await;
+        let mut intruder = WsClient::connect(&intruder_node.ws_url("/api/ws")).await;
+        intruder
+            .send_json(json!({"op": "RESUME", "token": token("666"), "session_id": id, "seq": 1}))
+            .await;
+        assert_eq!(
+            intruder.recv_type("INVALID_SESSION").await["type"],
+            "INVALID_SESSION",
+            "{label}"
+        );
+        // The victim's session is still open and still delivering.
+        stack
+            .chat
+            .post_with_id("42", "1", "still here", Some(&format!("v-{label}")))
+            .await;
+        let frame = victim.recv_type("MESSAGE_CREATE").await;
+        assert_eq!(frame["data"]["id"], format!("v-{label}"), "{label}");
+    }
+}

@@ -78,13 +78,17 @@ async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage
         && generic.get("type").and_then(|t| t.as_str()) == Some(resume::TAKEOVER)
     {
         // A node resuming a session asks the one holding it to let it go.
-        if inbound.room.starts_with("user:")
+        if let Some(owner) = inbound
+            .room
+            .strip_prefix("user:")
+            .and_then(|u| Id::parse(u).ok())
             && let Some(conn) = generic
                 .get("session_id")
                 .and_then(|id| id.as_str())
                 .and_then(|id| resume::local_conn(node, id))
         {
-            node.hub.close_session(conn, CloseReason::Superseded);
+            node.hub
+                .close_session(conn, &owner, CloseReason::Superseded);
         }
         return;
     }

@@ -89,15 +89,21 @@ impl Hub {
             .collect()
     }
 
-    /// Closes an open session of this node, if it is still open.
-    pub fn close_session(&self, conn: ConnId, reason: crate::session::CloseReason) -> bool {
+    /// Closes `owner`'s session `conn` on this node, if it is still open; false otherwise.
+    pub fn close_session(
+        &self,
+        conn: ConnId,
+        owner: &shared::Id,
+        reason: crate::session::CloseReason,
+    ) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         match sessions.get(&conn) {
-            Some(member) => {
+            // Only the user's own session: an id alone (guessable) must not close another's.
+            Some(member) if member.user == *owner => {
                 member.outbound.close(reason);
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 

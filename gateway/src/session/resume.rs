@@ -213,7 +213,7 @@ async fn load(node: &Node, user: &Id, id: &str) -> Result<Option<Record>, Resume
     }
     match local_conn(node, id) {
         Some(conn) => {
-            node.hub.close_session(conn, CloseReason::Superseded);
+            node.hub.close_session(conn, user, CloseReason::Superseded);
         }
         None => {
             let ask = serde_json::json!({"type": TAKEOVER, "session_id": id}).to_string();
