@@ -166,7 +166,11 @@ fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
         service = args.service_token
     );
     for (n, url) in gateways.iter().enumerate() {
-        println!("  gateway {}   {url}", n + 1);
+        let origin = url.strip_suffix("/api/ws").unwrap_or(url);
+        println!(
+            "  gateway {}   {url}   (Discord v3: {origin}/   Lanyard: {origin}/socket)",
+            n + 1
+        );
     }
     println!(
         "\n  GET http://{dispatcher}/api/gateway?token=<token> tells a user which node to use.\n\
