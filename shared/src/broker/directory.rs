@@ -55,11 +55,14 @@ impl Broker {
                 channel,
                 owner: Some(owner),
             } => {
-                b.index_add(&[owner.clone()], &Room::Channel(channel.id.clone()))
-                    .await?
+                b.index_add(
+                    std::slice::from_ref(owner),
+                    &Room::Channel(channel.id.clone()),
+                )
+                .await?
             }
             Change::SetMember { channel, user, .. } => {
-                b.index_add(&[user.clone()], &Room::Channel(channel.clone()))
+                b.index_add(std::slice::from_ref(user), &Room::Channel(channel.clone()))
                     .await?
             }
             Change::RemoveMember { user, .. } | Change::Ban { user, .. } => {
