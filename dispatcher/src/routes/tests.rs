@@ -217,7 +217,10 @@ async fn members_post_and_moderators_moderate() {
     );
     // The copy on bob's own room, which the test listens to as well.
     let (room, copy) = next_event(&mut rooms).await;
-    assert_eq!((room.as_str(), &copy["data"]), ("user:bob", &joined["data"]));
+    assert_eq!(
+        (room.as_str(), &copy["data"]),
+        ("user:bob", &joined["data"])
+    );
 
     let (status, body) = app
         .as_user(
