@@ -15,6 +15,22 @@ use serde_json::Value;
 use shared::{Id, event::Envelope};
 use std::sync::{Arc, OnceLock};
 
+/// The WebSocket settings every dialect's sockets share: frames up to the hard size cap, and
+/// small buffers. Client frames are small: a 256-byte read buffer (grown on demand) instead of
+/// the default 128 KiB keeps an idle socket cheap; writes are batched up to 16 KiB per flush.
+pub fn tuned(
+    ws: axum::extract::ws::WebSocketUpgrade,
+    node: &crate::node::Node,
+) -> axum::extract::ws::WebSocketUpgrade {
+    const READ_BUFFER_BYTES: usize = 256;
+    const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+    let cap = node.config.limits.hard_frame_cap();
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+}
+
 /// How a socket wants events rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {

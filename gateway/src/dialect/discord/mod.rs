@@ -59,11 +59,7 @@ pub async fn upgrade(
         (None | Some("3"), Some(_)) => Some(CloseReason::Violation(Violation::InvalidPayload)),
         (Some(_), _) => Some(CloseReason::Violation(Violation::UnsupportedVersion)),
     };
-    let cap = node.config.limits.hard_frame_cap();
-    ws.max_message_size(cap)
-        .max_frame_size(cap)
-        .read_buffer_size(crate::dialect::native::READ_BUFFER_BYTES)
-        .write_buffer_size(crate::dialect::native::WRITE_BUFFER_BYTES)
+    crate::dialect::tuned(ws, &node)
         .on_upgrade(move |socket| serve(Box::new(socket), node, transport, refusal))
 }
 

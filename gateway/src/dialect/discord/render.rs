@@ -85,19 +85,13 @@ pub fn event(inbound: &Inbound) -> Option<Message> {
         ),
         Event::DirectMessageCreate(dm) => (
             "MESSAGE_CREATE",
-            json!({
-                "id": dm.id,
-                "channel_id": dm.direct_thread_id,
-                "author": user(&dm.author_id, None),
-                "content": dm.content,
-                "timestamp": timestamp(&dm.created_at),
-                "edited_timestamp": null,
-                "tts": false,
-                "mention_everyone": false,
-                "mentions": [],
-                "attachments": [],
-                "embeds": [],
-            }),
+            message_object(
+                dm.id.as_str(),
+                dm.direct_thread_id.as_str(),
+                user(&dm.author_id, None),
+                &dm.content,
+                &dm.created_at,
+            ),
         ),
         Event::VoiceStateUpdate(v) => ("VOICE_STATE_UPDATE", voice_state(v)),
         Event::VoiceSignal(signal) => (
@@ -109,21 +103,15 @@ pub fn event(inbound: &Inbound) -> Option<Message> {
     Some(dispatch(t, d))
 }
 
-/// A message object of the time.
+/// A channel message (or reply) as a message object.
 fn message(m: &event::Message) -> Value {
-    let mut d = json!({
-        "id": m.message_id,
-        "channel_id": m.channel_id,
-        "author": user(&m.user_id, m.username.as_deref()),
-        "content": m.content,
-        "timestamp": timestamp(&m.created_at),
-        "edited_timestamp": null,
-        "tts": false,
-        "mention_everyone": false,
-        "mentions": [],
-        "attachments": [],
-        "embeds": [],
-    });
+    let mut d = message_object(
+        m.message_id.as_str(),
+        m.channel_id.as_str(),
+        user(&m.user_id, m.username.as_deref()),
+        &m.content,
+        &m.created_at,
+    );
     if let Some(parent) = &m.parent_message_id {
         d["message_reference"] = json!({"message_id": parent, "channel_id": m.channel_id});
     }
@@ -167,6 +155,29 @@ fn voice_state(v: &event::VoiceState) -> Value {
         "guild_id": v.channel_id,
         "channel_id": v.channel_id,
         "voice_states": states,
+    })
+}
+
+/// A message object of the time: what it says, who wrote it, when; none of Discord's extras.
+fn message_object(
+    id: &str,
+    channel_id: &str,
+    author: Value,
+    content: &str,
+    created_at: &str,
+) -> Value {
+    json!({
+        "id": id,
+        "channel_id": channel_id,
+        "author": author,
+        "content": content,
+        "timestamp": timestamp(created_at),
+        "edited_timestamp": null,
+        "tts": false,
+        "mention_everyone": false,
+        "mentions": [],
+        "attachments": [],
+        "embeds": [],
     })
 }
 

@@ -39,9 +39,6 @@ use shared::{Id, auth::User};
 use std::sync::Arc;
 use tracing::Instrument;
 
-const READ_BUFFER_BYTES: usize = 256;
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-
 /// The user of every session opened without a token. Its sessions have no rights tied to the
 /// id (they only follow `presence:` rooms, which everyone may read, and set no live state), so
 /// nothing depends on no real user having it; it labels them in logs and the node's books.
@@ -96,11 +93,7 @@ pub async fn upgrade(
         let retry = [(axum::http::header::RETRY_AFTER, "10")];
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
-    let cap = node.config.limits.hard_frame_cap();
-    ws.max_message_size(cap)
-        .max_frame_size(cap)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
+    crate::dialect::tuned(ws, &node)
         .on_upgrade(move |socket| serve(Box::new(socket), node, user, zlib_json))
 }
 

@@ -39,9 +39,6 @@ use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
 use tracing::Instrument;
 
-pub(crate) const READ_BUFFER_BYTES: usize = 256;
-pub(crate) const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-
 #[derive(Deserialize)]
 pub struct Params {
     token: Option<String>,
@@ -88,13 +85,7 @@ pub async fn upgrade(
         let retry = [(axum::http::header::RETRY_AFTER, SOCKET_LIMIT_RETRY_SECS)];
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
-    let cap = node.config.limits.hard_frame_cap();
-    // Client frames are small: a 256-byte read buffer (grown on demand) instead of the default
-    // 128 KiB keeps an idle socket cheap; writes are batched up to 16 KiB before a flush.
-    ws.max_message_size(cap)
-        .max_frame_size(cap)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
+    crate::dialect::tuned(ws, &node)
         .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format, compress))
 }
 
