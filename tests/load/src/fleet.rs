@@ -103,11 +103,11 @@ impl Fleet {
         let started = Instant::now();
         let node = &h.cluster.nodes[plan.node % h.cluster.nodes.len()];
         let opened = h.connector.open(node.addr, &plan.token).await;
-        let (ws, heartbeat) = opened.inspect_err(|_| {
+        let opened = opened.inspect_err(|_| {
             h.stats.connect_errors.fetch_add(1, Relaxed);
         })?;
         let to_ready = started.elapsed();
-        let mut socket = Socket::new(id, plan.user, ws, heartbeat, h.stats.clone());
+        let mut socket = Socket::new(id, plan.user, opened, h.stats.clone());
         if let Some(dropper) = &self.dropper {
             socket.recover_with(Recovery::new(dropper.clone(), id, node.addr, plan.token));
         }

@@ -2,7 +2,7 @@
 //! shared client stats, and a run id that keeps this run's users and channels apart from
 //! those of earlier runs against the same deployment.
 
-use crate::client::Connector;
+use crate::client::{Compression, Connector};
 use crate::cluster::{Cluster, TargetArgs};
 use crate::dispatcher::DispatcherApi;
 use crate::stats::Stats;
@@ -22,6 +22,9 @@ pub struct ClientArgs {
     /// Dispatcher requests in flight at once (set-up and publishing).
     #[arg(long, default_value_t = 64)]
     pub http_concurrency: usize,
+    /// Transport compression the sockets ask for (`zlib-stream`: one zlib context per socket).
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    pub compress: Compression,
 }
 
 /// A user token lives this long: longer than any run.
@@ -49,7 +52,7 @@ impl Harness {
             .map_or(0, |d| d.as_secs());
         Harness {
             api: DispatcherApi::new(&cluster.dispatcher_url, &cluster.service_token),
-            connector: Arc::new(Connector::new(client.sources)),
+            connector: Arc::new(Connector::new(client.sources, client.compress)),
             stats: Arc::new(Stats::default()),
             run_id: format!("lg{secs:x}"),
             cluster,

@@ -31,6 +31,8 @@ struct Shard {
     latency: Mutex<Histogram<u64>>,
     probes: AtomicU64,
     typing: AtomicU64,
+    /// WebSocket payload bytes of the data frames received (compressed, if compressed).
+    bytes: AtomicU64,
 }
 
 impl Default for Stats {
@@ -40,6 +42,7 @@ impl Default for Stats {
                 latency: Mutex::new(latency::histogram()),
                 probes: AtomicU64::new(0),
                 typing: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
             })
             .collect();
         Stats {
@@ -66,6 +69,18 @@ impl Stats {
     /// its age is the outage, not a latency, so no sample is recorded.
     pub fn replayed_probe(&self, socket: usize) {
         self.shards[socket % SHARDS].probes.fetch_add(1, Relaxed);
+    }
+
+    /// Socket `socket` received a data frame with `bytes` of payload.
+    pub fn received(&self, socket: usize, bytes: usize) {
+        self.shards[socket % SHARDS]
+            .bytes
+            .fetch_add(bytes as u64, Relaxed);
+    }
+
+    /// Payload bytes of every data frame received so far.
+    pub fn bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.bytes.load(Relaxed)).sum()
     }
 
     pub fn typing(&self, socket: usize) {

@@ -4,7 +4,7 @@
 //! counts doing so. Nothing is deduplicated here: a replayed event that was already received
 //! is scored as a duplicate, a missing one as lost.
 
-use super::{Connector, Outcome, RoomTrack, Ws};
+use super::{Connector, Opened, Outcome, RoomTrack, Ws};
 use anyhow::Context;
 use futures_util::SinkExt;
 use rand::rngs::StdRng;
@@ -155,7 +155,7 @@ impl Recovery {
         &mut self,
         ws: Ws,
         tracks: &mut [RoomTrack],
-    ) -> anyhow::Result<Ws> {
+    ) -> anyhow::Result<Opened> {
         let _ = ws.get_ref().set_zero_linger();
         drop(ws);
         self.tally.drops += 1;
@@ -166,9 +166,9 @@ impl Recovery {
         let outage = Duration::from_millis(self.rng.random_range(0..=max));
         tokio::time::sleep(outage).await;
         let deadline = Instant::now() + REOPEN_TIMEOUT;
-        let mut ws = loop {
+        let mut opened = loop {
             match self.dropper.connector.open(self.addr, &self.token).await {
-                Ok((ws, _)) => break ws,
+                Ok(opened) => break opened,
                 Err(e) => {
                     self.tally.failed_attempts += 1;
                     self.problem(|| format!("reconnect attempt failed: {e:#}"));
@@ -188,14 +188,18 @@ impl Recovery {
                 op["since"] = json!({"offset": offset, "epoch": epoch});
                 self.tally.resubscribes += 1;
             }
-            ws.feed(Message::text(op.to_string()))
+            opened
+                .ws
+                .feed(Message::text(op.to_string()))
                 .await
                 .context("re-subscribing after a reconnect")?;
         }
-        ws.flush()
+        opened
+            .ws
+            .flush()
             .await
             .context("re-subscribing after a reconnect")?;
-        Ok(ws)
+        Ok(opened)
     }
 
     /// A `SUBSCRIBED` or `ERROR` frame (`kind`) read in recovery mode.

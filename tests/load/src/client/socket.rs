@@ -2,10 +2,11 @@
 //! lifetime ends, scoring probes against its rooms, counting typing notices (and echoes of its own)
 //! and sending heartbeats; in recovery mode it is also dropped and reopened now and then (see
 //! `recover`). Frames are classified from their bytes (see `probe`), never parsed as JSON,
-//! except the rare `SUBSCRIBED` and `ERROR` answers.
+//! except the rare `SUBSCRIBED` and `ERROR` answers; under `zlib-stream` each binary frame is
+//! inflated first.
 
 use super::recover::{Recovery, RecoveryTally};
-use super::{RoomTrack, Ws};
+use super::{Inflate, Opened, RoomTrack, Ws};
 use crate::ledger::Ledger;
 use crate::probe::{self, Frame};
 use crate::stats::Stats;
@@ -28,6 +29,7 @@ const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 pub struct Socket {
     ws: Ws,
+    inflate: Option<Inflate>,
     heartbeat: Duration,
     reader: Reader,
     recovery: Option<Recovery>,
@@ -59,9 +61,15 @@ pub struct Outcome {
 }
 
 impl Socket {
-    pub fn new(id: usize, user: String, ws: Ws, heartbeat: Duration, stats: Arc<Stats>) -> Socket {
+    pub fn new(id: usize, user: String, opened: Opened, stats: Arc<Stats>) -> Socket {
+        let Opened {
+            ws,
+            heartbeat,
+            inflate,
+        } = opened;
         Socket {
             ws,
+            inflate,
             heartbeat,
             reader: Reader {
                 id,
@@ -100,12 +108,12 @@ impl Socket {
         let mut pending = self.reader.tracks.len();
         while pending > 0 {
             let frame = self.ws.next().await.context("closed while subscribing")??;
-            let Message::Text(text) = frame else {
+            let Some(text) = data(&frame, &mut self.inflate).transpose()? else {
                 continue;
             };
-            match self.reader.on_text(&text) {
+            match self.reader.on_text(text) {
                 "SUBSCRIBED" => {
-                    let reply: serde_json::Value = serde_json::from_str(&text)?;
+                    let reply: serde_json::Value = serde_json::from_str(text)?;
                     let track = self
                         .reader
                         .tracks
@@ -121,7 +129,7 @@ impl Socket {
                     }
                     pending -= 1;
                 }
-                "ERROR" => bail!("SUBSCRIBE refused: {}", text.as_str()),
+                "ERROR" => bail!("SUBSCRIBE refused: {text}"),
                 _ => {}
             }
         }
@@ -132,6 +140,7 @@ impl Socket {
     pub async fn run(self, stop: CancellationToken, lifetime: Option<Duration>) -> Outcome {
         let Socket {
             mut ws,
+            mut inflate,
             heartbeat,
             mut reader,
             mut recovery,
@@ -162,12 +171,21 @@ impl Socket {
             tokio::select! {
                 biased;
                 frame = ws.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        let kind = reader.on_text(&text);
+                    Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
+                        reader.stats.received(reader.id, frame.len());
+                        let text = match data(&frame, &mut inflate) {
+                            Some(Ok(text)) => text,
+                            Some(Err(e)) => break (true, Some(format!("{e:#}"))),
+                            None => {
+                                reader.stats.other_frames.fetch_add(1, Relaxed);
+                                continue;
+                            }
+                        };
+                        let kind = reader.on_text(text);
                         if let Some(recovery) = &mut recovery
                             && matches!(kind, "SUBSCRIBED" | "ERROR")
                         {
-                            recovery.on_answer(kind, &text, &mut reader.tracks);
+                            recovery.on_answer(kind, text, &mut reader.tracks);
                         }
                     }
                     Some(Ok(Message::Ping(_))) => {
@@ -202,7 +220,7 @@ impl Socket {
                     let recovery = recovery.as_mut().expect("a socket in recovery mode");
                     if recovery.active() {
                         match recovery.drop_and_reopen(ws, &mut reader.tracks).await {
-                            Ok(reopened) => ws = reopened,
+                            Ok(reopened) => (ws, inflate) = (reopened.ws, reopened.inflate),
                             Err(e) => break (true, Some(format!("{e:#}"))),
                         }
                     }
@@ -220,6 +238,19 @@ impl Socket {
             failure,
             recovery: recovery.map(Recovery::into_tally),
         }
+    }
+}
+
+/// The message a data frame carries: a text frame's own text, or a binary frame inflated when
+/// the socket asked for `zlib-stream` (None for a binary frame otherwise).
+fn data<'f>(
+    frame: &'f Message,
+    inflate: &'f mut Option<Inflate>,
+) -> Option<anyhow::Result<&'f str>> {
+    match (frame, inflate) {
+        (Message::Text(text), _) => Some(Ok(text.as_str())),
+        (Message::Binary(bytes), Some(inflate)) => Some(inflate.message(bytes)),
+        _ => None,
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Step {
     pub resources: Resources,
     pub gateway_us_per_delivery: Option<f64>,
     pub loadgen_us_per_delivery: f64,
+    /// WebSocket payload bytes received per delivery (after compression, if any).
+    pub payload_bytes_per_delivery: f64,
     pub redis: RedisOps,
     #[serde(skip)]
     seqs: Range<u64>,
@@ -119,6 +121,7 @@ pub async fn run(h: &Harness, args: &FanoutArgs) -> anyhow::Result<FanoutResult>
         progress.phase(format!("fanout {rate}/s via {:?}", args.publish.via));
         progress.take_latency();
         let (sent_before, probes_before) = (messages.snapshot(), h.stats.probes());
+        let bytes_before = h.stats.bytes();
         let seq_start = ledger.room(0).issued();
         let (commands_before, before) = (redis.commands().await?, watch.sample());
         let started = Instant::now();
@@ -152,6 +155,8 @@ pub async fn run(h: &Harness, args: &FanoutArgs) -> anyhow::Result<FanoutResult>
             latency: Latency::of(&progress.take_latency()),
             gateway_us_per_delivery: resources.gateway_us_per(deliveries),
             loadgen_us_per_delivery: resources.loadgen_us_per(deliveries),
+            payload_bytes_per_delivery: (h.stats.bytes() - bytes_before) as f64
+                / deliveries.max(1) as f64,
             resources,
             redis: RedisOps::between(&commands_before, &commands_after, sent.sent, wall),
             events: sent,
@@ -206,8 +211,8 @@ impl fmt::Display for FanoutResult {
             )?;
             writeln!(
                 f,
-                "    {} deliveries, {:.0}/s; {}",
-                s.deliveries, s.deliveries_per_second, s.verdict
+                "    {} deliveries, {:.0}/s, {:.0} payload bytes each; {}",
+                s.deliveries, s.deliveries_per_second, s.payload_bytes_per_delivery, s.verdict
             )?;
             writeln!(f, "    latency {}", s.latency)?;
             writeln!(
