@@ -29,6 +29,8 @@ pub struct Config {
     pub limits: Limits,
     #[command(flatten)]
     pub fleet: FleetOptions,
+    #[command(flatten)]
+    pub sources: SourceLimits,
     /// Origins browsers may open sockets from, comma-separated (e.g.
     /// `https://chat.example.com`); an upgrade from another `Origin` gets HTTP 403. Default:
     /// unset, any origin (the dev default; set it in production). Requests without an
@@ -98,6 +100,37 @@ impl FleetOptions {
     }
 }
 
+/// Limits per client address (DESIGN §6), checked at the upgrade: past them HTTP 429 with
+/// `Retry-After` and a JSON body. 0 turns a limit off.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SourceLimits {
+    /// Sockets one client address may have open on this node.
+    #[arg(long, env = "GATEWAY_MAX_SOCKETS_PER_IP", default_value_t = 500)]
+    pub max_sockets_per_ip: usize,
+    /// New sockets one client address may open per second on this node (burst: twice this).
+    #[arg(
+        long,
+        env = "GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND",
+        default_value_t = 50
+    )]
+    pub new_sockets_per_ip_per_second: u32,
+    /// Proxies whose `X-Forwarded-For` is believed, as CIDRs, comma-separated (e.g.
+    /// `10.0.0.0/8`). The client address is the right-most address in that header not in
+    /// this list. Default: none (the peer address is the client's; the header is ignored).
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            max_sockets_per_ip: 500,
+            new_sockets_per_ip_per_second: 50,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// Per-connection limits and timings.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Limits {
@@ -124,6 +157,10 @@ pub struct Limits {
     /// (native 4008).
     #[arg(long, env = "GATEWAY_FRAMES_PER_SECOND", default_value_t = 60)]
     pub frames_per_second: u32,
+    /// Discord dialect: client ops allowed per 60 s (Discord's own gateway allowed 120), on
+    /// top of the per-second limit; beyond, close 4008.
+    #[arg(long, env = "GATEWAY_DISCORD_OPS_PER_MINUTE", default_value_t = 120)]
+    pub discord_ops_per_minute: u32,
     /// Invalid frames (bad JSON, unknown op, bad arguments) tolerated per minute before the
     /// socket is closed (native 4002).
     #[arg(long, env = "GATEWAY_INVALID_FRAMES_PER_MINUTE", default_value_t = 20)]
@@ -165,6 +202,7 @@ impl Default for Limits {
             outbound_queue: 1024,
             max_frame_bytes: 16 * 1024,
             frames_per_second: 60,
+            discord_ops_per_minute: 120,
             invalid_frames_per_minute: 20,
             max_rooms_per_socket: 1000,
             max_replay: 1000,
@@ -223,6 +261,7 @@ impl Config {
             },
             limits: Limits::default(),
             fleet: FleetOptions::default(),
+            sources: SourceLimits::default(),
             allowed_origins: Vec::new(),
             log_json: false,
         }

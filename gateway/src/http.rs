@@ -3,17 +3,18 @@
 use crate::{
     dialect::{discord, lanyard, native},
     node::Node,
-    origin,
+    origin, source,
 };
 use axum::{Router, extract::State, http::StatusCode, middleware, routing::get};
 use std::sync::Arc;
 
 pub fn router(node: Arc<Node>) -> Router {
-    // The WebSocket endpoints, behind the Origin allow-list.
+    // The WebSocket endpoints, behind the Origin allow-list, then the limits per address.
     let sockets = Router::new()
         .route("/api/ws", get(native::upgrade))
         .route("/", get(discord::upgrade))
         .route("/socket", get(lanyard::upgrade))
+        .route_layer(middleware::from_fn_with_state(node.clone(), source::guard))
         .route_layer(middleware::from_fn_with_state(node.clone(), origin::guard));
     Router::new()
         .merge(sockets)

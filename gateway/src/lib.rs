@@ -14,6 +14,7 @@ pub mod origin;
 pub mod registry;
 pub mod serve;
 pub mod session;
+pub mod source;
 
 pub use config::Config;
 pub use node::Node;

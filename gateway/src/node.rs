@@ -29,6 +29,8 @@ pub struct Node {
     pub leases: crate::live::Leases,
     /// Typing rate limits per (user, channel).
     pub typing: governor::DefaultKeyedRateLimiter<(shared::Id, shared::Id)>,
+    /// Open sockets and connect rates per client address.
+    pub sources: Arc<crate::source::Sources>,
 }
 
 impl Node {
@@ -41,6 +43,7 @@ impl Node {
         let (hub, changes) = hub::Hub::new(metrics.clone());
         let hub = Arc::new(hub);
         let stopped = CancellationToken::new();
+        let sources = crate::source::Sources::new(&config.sources);
         let (resync_tx, resyncs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(hub::subscriptions::run(
             subscriber,
@@ -66,7 +69,9 @@ impl Node {
             fleet: RwLock::default(),
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
+            sources,
         });
+        tokio::spawn(crate::source::tidy_forever(node.clone()));
         tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));
         Ok(node)
     }

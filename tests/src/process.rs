@@ -200,6 +200,10 @@ pub struct GatewayOpts {
     /// `--enforce-assignment`: off by default so a test can put a client on any node;
     /// the assignment tests turn it on.
     pub enforce_assignment: bool,
+    /// The limits per client address (`--max-sockets-per-ip`,
+    /// `--new-sockets-per-ip-per-second`): off by default, since every test client connects
+    /// from 127.0.0.1; the tests of those limits turn them on.
+    pub per_ip_limits: bool,
     /// Appended after the standard flags.
     pub extra_args: Vec<String>,
     pub launch: Launch,
@@ -211,9 +215,16 @@ impl GatewayOpts {
             redis_url: redis_url.into(),
             node_id: node_id.into(),
             enforce_assignment: false,
+            per_ip_limits: false,
             extra_args: Vec::new(),
             launch: Launch::default(),
         }
+    }
+
+    /// Keep the node's limits per client address (set them with [`Self::arg`]).
+    pub fn per_ip_limits(mut self) -> Self {
+        self.per_ip_limits = true;
+        self
     }
 
     /// Redirect clients that connect to a node other than their assigned one.
@@ -264,6 +275,17 @@ impl Gateway {
         ]
         .map(String::from)
         .into();
+        if !opts.per_ip_limits {
+            args.extend(
+                [
+                    "--max-sockets-per-ip",
+                    "0",
+                    "--new-sockets-per-ip-per-second",
+                    "0",
+                ]
+                .map(String::from),
+            );
+        }
         args.extend(opts.extra_args);
         Gateway {
             process: start_service("gateway", port, args, &opts.launch),

@@ -3,9 +3,12 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderName;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -47,7 +50,40 @@ impl WsClient {
 
     /// Connects, giving up after 5 s (an `Io` error of kind `TimedOut`).
     pub async fn try_connect(url: &str) -> Result<WsClient, tungstenite::Error> {
-        let connect = tokio_tungstenite::connect_async(url);
+        Self::try_connect_from(url, None, &[]).await
+    }
+
+    /// Connects from the local address `source` (127.0.0.2, … are other client addresses on
+    /// loopback), with `headers` added to the upgrade request; gives up after 5 s. The URL's
+    /// host must be an IP address.
+    pub async fn try_connect_from(
+        url: &str,
+        source: Option<IpAddr>,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            let value = value.parse().expect("a header value");
+            request.headers_mut().insert(name, value);
+        }
+        let authority = request
+            .uri()
+            .authority()
+            .expect("a URL with a host")
+            .as_str();
+        let addr: SocketAddr = authority.parse().expect("an IP address and a port");
+        let connect = async {
+            let tcp = match source {
+                Some(source) => {
+                    let socket = TcpSocket::new_v4()?;
+                    socket.bind(SocketAddr::new(source, 0))?;
+                    socket.connect(addr).await?
+                }
+                None => TcpStream::connect(addr).await?,
+            };
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await
+        };
         let (stream, _response) = tokio::time::timeout(RECV_TIMEOUT, connect)
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
@@ -79,6 +115,15 @@ impl WsClient {
     /// server may cut short by closing the socket.
     pub async fn try_send_text(&mut self, s: &str) -> Result<(), tungstenite::Error> {
         self.stream.send(Message::text(s)).await
+    }
+
+    /// Writes every frame of `texts` before flushing once (a client that floods), returning
+    /// the error if the server cut it short.
+    pub async fn try_send_all(&mut self, texts: &[String]) -> Result<(), tungstenite::Error> {
+        for text in texts {
+            self.stream.feed(Message::text(text.as_str())).await?;
+        }
+        self.stream.flush().await
     }
 
     async fn send(&mut self, message: Message) {
@@ -117,6 +162,17 @@ impl WsClient {
             } else {
                 skipped.push(describe(&frame));
             }
+        }
+    }
+
+    /// The next data frame as JSON, or how the socket ended: `Err(Some(code))` for a Close
+    /// frame, `Err(None)` for an end without one (a reset). Panics on a timeout (5 s).
+    pub async fn recv_or_close(&mut self) -> Result<Value, Option<u16>> {
+        match self.next(Instant::now() + RECV_TIMEOUT).await {
+            Next::Data(frame) => Ok(parse_text(&frame)),
+            Next::Close(frame) => Err(frame.map(|(code, _)| code)),
+            Next::Ended(_) => Err(None),
+            Next::TimedOut => panic!("{}: timed out waiting for a frame or a close", self.url),
         }
     }
 

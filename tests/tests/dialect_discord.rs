@@ -498,6 +498,29 @@ async fn each_misbehaviour_gets_its_close_code() {
 }
 
 #[tokio::test]
+async fn ops_past_the_sixty_second_window_close_with_4008() {
+    // Well inside the per-second limit, past a window of 5 ops per 60 s.
+    let (stack, a, _b) = two_nodes(&[
+        "--discord-ops-per-minute",
+        "5",
+        "--frames-per-second",
+        "100",
+    ]);
+    stack.chat.channel("900", "1", &[]).await;
+    let mut client = Discord::connect(&a, "1").await;
+    for _ in 0..5 {
+        client.send(1, json!(null)).await;
+    }
+    // Five keepalives are within the window: the socket is still there.
+    stack.publish_marker("channel:900", "five");
+    client.until_marker("five").await;
+    client
+        .send(3, json!({"game": null, "idle_since": null}))
+        .await;
+    assert_eq!(client.ws.expect_close().await, Some(4008), "the sixth op");
+}
+
+#[tokio::test]
 async fn keepalives_in_milliseconds_or_seconds_keep_the_socket() {
     let (stack, a, _b) = two_nodes(&["--heartbeat-interval-ms", "400"]);
     stack.chat.channel("900", "1", &[]).await;

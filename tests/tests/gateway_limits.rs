@@ -138,6 +138,47 @@ async fn a_client_over_the_frame_rate_is_closed_with_4008() {
     assert_eq!(client.expect_close().await, Some(4008));
 }
 
+// ---- a client closed for a limit reads its close code ----------------------------------
+
+#[tokio::test]
+async fn a_flood_written_at_once_reads_every_answer_then_4008_not_a_reset() {
+    // Defaults: 60 frames/s, burst 120. The client goes on writing after the node has
+    // closed: what the node has not read when it closes must not turn into a reset (which
+    // fails the client's next write, and with it every read after).
+    let (_redis, gateway) = node(&[]);
+    let mut client = NativeClient::connect(&gateway, "7").await;
+    for _ in 0..1000 {
+        if client.try_send_text(r#"{"op":"HEARTBEAT"}"#).await.is_err() {
+            break;
+        }
+    }
+    let mut acks = 0;
+    let code = loop {
+        match client.recv_or_close().await {
+            Ok(frame) => {
+                assert_eq!(frame, json!({"type": "HEARTBEAT_ACK"}));
+                acks += 1;
+            }
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4008), "after {acks} acks");
+    assert!(
+        acks >= 120,
+        "every frame within the burst is answered: {acks} acks"
+    );
+}
+
+#[tokio::test]
+async fn a_sixteen_mib_frame_is_refused_with_1009() {
+    // Default limits: frames over 64 KiB close the socket. The node stops reading at the
+    // frame's header, with more of the frame on its way than the kernel buffers on loopback.
+    let (_redis, gateway) = node(&[]);
+    let mut client = NativeClient::connect(&gateway, "7").await;
+    let _ = client.try_send_text(&heartbeat_of_len(16 << 20)).await;
+    assert_eq!(client.expect_close().await, Some(1009));
+}
+
 // ---- heartbeats ------------------------------------------------------------------------
 
 #[tokio::test]

@@ -1,10 +1,17 @@
 //! The HTTP server under the node's routes: hyper with a header-read timeout. A connection
 //! that sends nothing within `GATEWAY_HANDSHAKE_TIMEOUT_MS`, or does not finish its request
 //! head (the WebSocket handshake) within that long after its first byte, is closed: a silent
-//! or byte-a-second client holds a socket for at most twice that. (`axum::serve` gives hyper no timer, which leaves hyper's own
-//! header-read timeout inert.)
+//! or byte-a-second client holds a socket for at most twice that. (`axum::serve` gives hyper
+//! no timer, which leaves hyper's own header-read timeout inert.) Every connection closes with
+//! a lingering close (see [`linger`]), so that a client dropped for a limit reads its close code.
 
-use axum::{Router, body::Body, extract::Request};
+mod linger;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request},
+};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -28,8 +35,8 @@ pub async fn run(
             _ = stopped.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: wait instead of spinning.
                 tracing::warn!(%error, "accept failed");
@@ -43,7 +50,11 @@ pub async fn run(
         }
         let service = router
             .clone()
-            .map_request(|request: Request<Incoming>| request.map(Body::new));
+            .map_request(move |request: Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
         tokio::spawn(async move {
             // hyper's timer starts with the first byte: a connection that sends none is
             // dropped here after the same time.
@@ -59,7 +70,7 @@ pub async fn run(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(handshake_timeout);
-            let io = TokioIo::new(tcp);
+            let io = TokioIo::new(linger::Lingering::new(tcp));
             let served = builder
                 .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
                 .await;

@@ -8,6 +8,7 @@ use super::{
     outbound::OutboundQueue,
     pump::{Encoder, Pump},
 };
+use crate::config::Limits;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use governor::{Quota, RateLimiter, clock::QuantaClock, state::InMemoryState, state::NotKeyed};
@@ -39,6 +40,12 @@ pub trait Codec: Send {
 
     /// The close frame this dialect sends for `reason`.
     fn close_frame(reason: CloseReason) -> CloseFrame;
+
+    /// Client frames this dialect allows per 60 s, on top of the per-second limit (None: no
+    /// such window). Past it: [`CloseReason::RateLimited`].
+    fn frames_per_minute(_limits: &Limits) -> Option<u32> {
+        None
+    }
 
     /// How this socket's frames go on the wire (sequence number, compression).
     fn encoder(&mut self) -> Box<dyn Encoder>;
@@ -84,6 +91,9 @@ pub fn run<C: Codec>(
             .inc();
         let mut pump = Pump::new(socket, queue.rx.clone(), codec.encoder());
         let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
+        let minute = C::frames_per_minute(limits)
+            .filter(|&n| n > 0)
+            .map(|n| limiter(n, Duration::from_secs(60), 1));
         let strikes = limiter(limits.invalid_frames_per_minute, Duration::from_secs(60), 1);
         // One close future and one timer for the socket's life, not fresh ones per frame.
         let closed = queue.close.closed();
@@ -116,7 +126,7 @@ pub fn run<C: Codec>(
             heartbeat
                 .as_mut()
                 .reset(Instant::now() + limits.heartbeat_window());
-            if rate.check().is_err() {
+            if rate.check().is_err() || minute.as_ref().is_some_and(|m| m.check().is_err()) {
                 break CloseReason::RateLimited;
             }
             // Boxed: the codec's future is large (every op's state) and only lives while a frame is

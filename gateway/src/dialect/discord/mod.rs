@@ -3,12 +3,13 @@
 //! then dispatches of every room the user belongs to, followed implicitly. Close codes are
 //! Discord's (see [`ops::close`] and docs/protocol-discord.md).
 
-mod codec;
+pub mod codec;
 pub mod frames;
 mod guilds;
 mod ops;
 pub mod render;
 
+use crate::source::IpSlot;
 use crate::{
     dialect::{Format, compress::Transport},
     node::Node,
@@ -43,6 +44,7 @@ pub struct Params {
 /// `GET /`: a bare `/` is v3 JSON. A version or encoding this node does not speak is
 /// answered after the upgrade with Discord's close code, as a Discord client expects.
 pub async fn upgrade(
+    slot: IpSlot,
     ws: WebSocketUpgrade,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
@@ -59,8 +61,9 @@ pub async fn upgrade(
         (None | Some("3"), Some(_)) => Some(CloseReason::Violation(Violation::InvalidPayload)),
         (Some(_), _) => Some(CloseReason::Violation(Violation::UnsupportedVersion)),
     };
-    crate::dialect::tuned(ws, &node)
-        .on_upgrade(move |socket| serve(Box::new(socket), node, transport, refusal))
+    crate::dialect::tuned(ws, &node).on_upgrade(move |socket| {
+        slot.held_while(serve(Box::new(socket), node, transport, refusal))
+    })
 }
 
 async fn serve(

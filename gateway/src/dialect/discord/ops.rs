@@ -8,6 +8,7 @@ use super::{
     guilds::{self, Described},
 };
 use crate::{
+    config::Limits,
     dialect::compress::{Stream, Transport, Whole},
     live::presence,
     session::{
@@ -104,6 +105,11 @@ impl Codec for DiscordCodec {
             } => voice_state(session, channel_id, self_mute, self_deaf).await,
         }
         Ok(())
+    }
+
+    /// Discord's own gateway allowed 120 client ops per 60 s.
+    fn frames_per_minute(limits: &Limits) -> Option<u32> {
+        Some(limits.discord_ops_per_minute)
     }
 
     fn close_frame(reason: CloseReason) -> CloseFrame {

@@ -19,6 +19,7 @@ pub mod frames;
 mod ops;
 pub mod render;
 
+use crate::source::IpSlot;
 use crate::{
     dialect::Format,
     node::Node,
@@ -53,6 +54,7 @@ pub struct Params {
 /// `GET /socket`: validates the query (and the token, when one is given or required), then
 /// upgrades.
 pub async fn upgrade(
+    slot: IpSlot,
     ws: WebSocketUpgrade,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
@@ -94,7 +96,7 @@ pub async fn upgrade(
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
     crate::dialect::tuned(ws, &node)
-        .on_upgrade(move |socket| serve(Box::new(socket), node, user, zlib_json))
+        .on_upgrade(move |socket| slot.held_while(serve(Box::new(socket), node, user, zlib_json)))
 }
 
 fn anonymous() -> User {

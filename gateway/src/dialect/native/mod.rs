@@ -13,6 +13,7 @@ mod ops;
 pub mod render;
 
 use crate::dialect::compress::Transport;
+use crate::source::IpSlot;
 use crate::{
     dialect::Format,
     node::Node,
@@ -48,6 +49,7 @@ pub struct Params {
 
 /// `GET /api/ws`: validates the query, then upgrades.
 pub async fn upgrade(
+    slot: IpSlot,
     ws: WebSocketUpgrade,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
@@ -85,8 +87,9 @@ pub async fn upgrade(
         let retry = [(axum::http::header::RETRY_AFTER, SOCKET_LIMIT_RETRY_SECS)];
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
-    crate::dialect::tuned(ws, &node)
-        .on_upgrade(move |socket| serve(Box::new(socket), node, verified, format, compress))
+    crate::dialect::tuned(ws, &node).on_upgrade(move |socket| {
+        slot.held_while(serve(Box::new(socket), node, verified, format, compress))
+    })
 }
 
 /// HTTP 503 for an upgrade on a node that drains.

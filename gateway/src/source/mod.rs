@@ -1,0 +1,229 @@
+//! Limits per client address (DESIGN §6): open sockets per address
+//! (`GATEWAY_MAX_SOCKETS_PER_IP`) and new sockets per address per second
+//! (`GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND`), checked by [`guard`] before a WebSocket
+//! upgrade. A refused upgrade gets HTTP 429 with `Retry-After` and a JSON body, and counts in
+//! `gateway_upgrades_refused_total`. The address is the TCP peer's, or behind a trusted proxy
+//! the one it forwards (see [`address`]).
+
+pub mod address;
+
+use crate::{config::SourceLimits, node::Node};
+use axum::{
+    Json,
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+/// How often the rate limiter forgets addresses that have been quiet.
+const TIDY_EVERY: Duration = Duration::from_secs(10);
+
+/// The per-address counts of one node.
+pub struct Sources {
+    max_open: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+    /// None when the rate limit is off.
+    rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+/// Why an address was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TooFast,
+    TooManyOpen,
+}
+
+impl Sources {
+    pub fn new(limits: &SourceLimits) -> Arc<Sources> {
+        let rate = NonZeroU32::new(limits.new_sockets_per_ip_per_second).map(|per_second| {
+            let burst = per_second.saturating_mul(NonZeroU32::new(2).expect("2"));
+            RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
+        });
+        Arc::new(Sources {
+            max_open: limits.max_sockets_per_ip,
+            open: Mutex::default(),
+            rate,
+        })
+    }
+
+    /// Counts a new socket from `ip`, or says which limit it is past.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, Refusal> {
+        if let Some(rate) = &self.rate
+            && rate.check_key(&ip).is_err()
+        {
+            return Err(Refusal::TooFast);
+        }
+        if self.max_open == 0 {
+            return Ok(IpSlot::default());
+        }
+        let mut open = self.open.lock().expect("source counts");
+        let count = open.entry(ip).or_default();
+        if *count >= self.max_open {
+            return Err(Refusal::TooManyOpen);
+        }
+        *count += 1;
+        let held = Held {
+            ip,
+            sources: self.clone(),
+        };
+        Ok(IpSlot {
+            _held: Some(Arc::new(held)),
+        })
+    }
+
+    /// Sockets open from `ip`.
+    pub fn open_from(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().expect("source counts");
+        open.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut open = self.open.lock().expect("source counts");
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Forgets, every [`TIDY_EVERY`], the rate state of addresses that have been quiet.
+pub async fn tidy_forever(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(TIDY_EVERY);
+    loop {
+        tokio::select! {
+            _ = node.stopped.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Some(rate) = &node.sources.rate {
+            rate.retain_recent();
+        }
+    }
+}
+
+/// One socket counted against its address until the last clone is dropped: the handler moves
+/// it into the socket's task. Extracted from the request ([`guard`] puts it there); uncounted
+/// when the limit is off or the request did not come through the node's own server.
+#[derive(Clone, Default)]
+pub struct IpSlot {
+    _held: Option<Arc<Held>>,
+}
+
+struct Held {
+    ip: IpAddr,
+    sources: Arc<Sources>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.sources.release(self.ip);
+    }
+}
+
+impl IpSlot {
+    /// Runs `socket` (a socket's whole task) with the slot held.
+    pub async fn held_while(self, socket: impl Future<Output = ()>) {
+        let _held = self;
+        socket.await
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IpSlot {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(parts.extensions.remove::<IpSlot>().unwrap_or_default())
+    }
+}
+
+/// The middleware on the WebSocket routes: admits the upgrade's address or answers 429.
+pub async fn guard(State(node): State<Arc<Node>>, mut request: Request, next: Next) -> Response {
+    let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return next.run(request).await;
+    };
+    let trusted = &node.config.sources.trusted_proxies;
+    let ip = address::client(peer.ip(), request.headers(), trusted);
+    let refusal = match node.sources.admit(ip) {
+        Ok(slot) => {
+            request.extensions_mut().insert(slot);
+            return next.run(request).await;
+        }
+        Err(refusal) => refusal,
+    };
+    let (reason, retry_after, error, code) = match refusal {
+        Refusal::TooFast => (
+            "ip_rate",
+            "1",
+            "too many new sockets from this address (see GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND)",
+            "ip_rate_limited",
+        ),
+        Refusal::TooManyOpen => (
+            "sockets_per_ip",
+            "10",
+            "this address has too many open sockets (see GATEWAY_MAX_SOCKETS_PER_IP)",
+            "too_many_sockets_per_ip",
+        ),
+    };
+    node.metrics
+        .upgrades_refused
+        .with_label_values(&[reason])
+        .inc();
+    let body = serde_json::json!({"error": error, "code": code});
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, retry_after)],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(max_open: usize, per_second: u32) -> Arc<Sources> {
+        Sources::new(&SourceLimits {
+            max_sockets_per_ip: max_open,
+            new_sockets_per_ip_per_second: per_second,
+            trusted_proxies: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn open_sockets_are_counted_per_address_until_their_slots_drop() {
+        let s = sources(2, 0);
+        let (a, b) = ("1.1.1.1".parse().unwrap(), "2.2.2.2".parse().unwrap());
+        let first = s.admit(a).unwrap();
+        let second = s.admit(a).unwrap();
+        assert_eq!(s.admit(a).err(), Some(Refusal::TooManyOpen));
+        assert!(s.admit(b).is_ok(), "another address has its own count");
+        let copy = first.clone();
+        drop(first);
+        assert_eq!(s.open_from(a), 2, "a clone still holds the slot");
+        drop((copy, second));
+        assert_eq!(s.open_from(a), 0);
+        assert!(s.admit(a).is_ok());
+    }
+
+    #[test]
+    fn new_sockets_past_the_burst_are_too_fast() {
+        let s = sources(0, 3);
+        let ip = "1.1.1.1".parse().unwrap();
+        for _ in 0..6 {
+            assert!(s.admit(ip).is_ok());
+        }
+        assert_eq!(s.admit(ip).err(), Some(Refusal::TooFast));
+        assert!(s.admit("2.2.2.2".parse().unwrap()).is_ok());
+    }
+}
