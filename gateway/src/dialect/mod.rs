@@ -84,9 +84,13 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// None when the channel name is not UTF-8 or the payload is not a JSON object.
+    /// None when the channel is not a room name (a publisher can reach the all-presence
+    /// pattern with any `presence:…` name, and renderers write the name into frames as it is)
+    /// or the payload is not a JSON object.
     pub fn parse(channel: &[u8], raw: Bytes) -> Option<Self> {
-        let room = std::str::from_utf8(channel).ok()?.to_owned();
+        let room = std::str::from_utf8(channel).ok()?;
+        room.parse::<shared::Room>().ok()?;
+        let room = room.to_owned();
         match serde_json::from_slice::<Envelope>(&raw) {
             Ok(envelope) => Some(Inbound {
                 room,
@@ -250,5 +254,37 @@ pub fn render_stale(
         }
         Format::Discord => discord::frames::stale(room),
         Format::Lanyard => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `broker_event` fuzz target: a message on `presence:<name with control
+    /// characters>` (reachable through the all-presence pattern) was rendered with the name
+    /// written into the frame as it was, which made the frame invalid JSON.
+    #[test]
+    fn a_channel_that_is_not_a_room_name_is_not_an_event() {
+        let payload = Bytes::from_static(br#"{"type":"PRESENCE_UPDATE","data":{}}"#);
+        for channel in [
+            &b"presence:alice\x01\x00"[..],
+            b"presence:a\"b",
+            b"nowhere",
+            b"\xff",
+        ] {
+            assert!(
+                Inbound::parse(channel, payload.clone()).is_none(),
+                "{channel:?}"
+            );
+        }
+        let inbound = Inbound::parse(b"presence:alice", payload).expect("a room name");
+        for format in Format::ALL {
+            if let Some(frame) = Rendered::new(&inbound).frame(format)
+                && let Message::Text(text) = &frame.message
+            {
+                serde_json::from_str::<Value>(text.as_str()).expect("JSON");
+            }
+        }
     }
 }
