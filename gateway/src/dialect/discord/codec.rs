@@ -24,6 +24,9 @@ pub enum Op {
     },
     /// Op 5 voice server ping: accepted, nothing to do.
     VoicePing,
+    /// Op 8 request guild members: the guilds (channels) named, whose members are sent in
+    /// GUILD_MEMBERS_CHUNK dispatches.
+    RequestGuildMembers { guild_ids: Vec<String> },
     /// Op 6.
     Resume {
         token: String,
@@ -52,6 +55,7 @@ impl Op {
             Op::VoiceStateUpdate { .. } => "discord_voice_state_update",
             Op::VoicePing => "discord_voice_ping",
             Op::Resume { .. } => "discord_resume",
+            Op::RequestGuildMembers { .. } => "discord_request_guild_members",
         }
     }
 }
@@ -71,7 +75,7 @@ pub fn parse(text: &str) -> Result<Op, Violation> {
         3 => {
             let mut d = object(data)?;
             Ok(Op::StatusUpdate {
-                game: d.remove("game"),
+                game: d.remove("game").filter(names_a_game),
                 idle_since: d.remove("idle_since"),
             })
         }
@@ -88,6 +92,17 @@ pub fn parse(text: &str) -> Result<Op, Violation> {
             })
         }
         5 => Ok(Op::VoicePing),
+        8 => {
+            let d = object(data)?;
+            let guild_ids = match d.get("guild_id") {
+                Some(Value::Array(ids)) => ids.iter().map(id_string).collect::<Option<_>>(),
+                Some(id) => id_string(id).map(|id| vec![id]),
+                None => None,
+            };
+            Ok(Op::RequestGuildMembers {
+                guild_ids: guild_ids.ok_or(Violation::InvalidPayload)?,
+            })
+        }
         6 => {
             let d = object(data)?;
             Ok(Op::Resume {
@@ -100,6 +115,15 @@ pub fn parse(text: &str) -> Result<Op, Violation> {
             })
         }
         _ => Err(Violation::UnknownOp),
+    }
+}
+
+/// Whether op 3's `game` names a game: the clients of the time sent `{"name": null}` (and
+/// `{}`) for none.
+fn names_a_game(game: &Value) -> bool {
+    match game {
+        Value::Object(game) => !matches!(game.get("name"), None | Some(Value::Null)),
+        _ => !game.is_null(),
     }
 }
 
@@ -214,6 +238,39 @@ mod tests {
                 seq: 4
             })
         );
+    }
+
+    #[test]
+    fn a_game_without_a_name_is_no_game() {
+        // discord.js 6 sent `game: {name: null}` to clear the game, `{}` before it had one.
+        for game in [r#"{"name":null}"#, "{}", "null"] {
+            assert_eq!(
+                parse(&format!(
+                    r#"{{"op":3,"d":{{"game":{game},"idle_since":null}}}}"#
+                )),
+                Ok(Op::StatusUpdate {
+                    game: None,
+                    idle_since: Some(Value::Null)
+                }),
+                "{game}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_guild_members_takes_one_id_or_a_list() {
+        for (d, ids) in [
+            (r#"{"guild_id":"7","query":"","limit":0}"#, vec!["7"]),
+            (r#"{"guild_id":["7",8]}"#, vec!["7", "8"]),
+        ] {
+            assert_eq!(
+                parse(&format!(r#"{{"op":8,"d":{d}}}"#)),
+                Ok(Op::RequestGuildMembers {
+                    guild_ids: ids.into_iter().map(String::from).collect()
+                })
+            );
+        }
+        assert_eq!(parse(r#"{"op":8,"d":{}}"#), Err(Violation::InvalidPayload));
     }
 
     #[test]

@@ -54,21 +54,9 @@ async fn guild(session: &Session, id: &Id, large_threshold: u64) -> Option<(Valu
         .iter()
         .find(|(_, role)| *role == Role::Owner)
         .map(|(u, _)| u);
-    let listed: Vec<(Id, Role)> = all.iter().take(large_threshold as usize).cloned().collect();
+    let listed = &all[..all.len().min(large_threshold as usize)];
     let users: Vec<Id> = listed.iter().map(|(u, _)| u.clone()).collect();
-    let names = broker.usernames(&users).await.ok()?;
-    let members: Vec<Value> = listed
-        .iter()
-        .zip(&names)
-        .map(|((user_id, role), name)| {
-            json!({
-                "user": user(user_id, name.as_deref()),
-                "roles": member_roles(id, *role),
-                "deaf": false,
-                "mute": false,
-            })
-        })
-        .collect();
+    let members = member_objects(session, id, listed).await?;
     let presences: Vec<Value> = presence::current(session.node(), &users)
         .await
         .ok()?
@@ -109,6 +97,46 @@ async fn guild(session: &Session, id: &Id, large_threshold: u64) -> Option<(Valu
         }],
     });
     Some((guild, users))
+}
+
+/// The GUILD_MEMBERS_CHUNK data of guild `id` (op 8), with every member; None when the
+/// channel is gone or not the session user's.
+pub async fn members_chunk(session: &Session, id: &Id) -> Option<Value> {
+    let broker = &session.node().broker;
+    if !broker
+        .may_read(&Room::Channel(id.clone()), session.user_id())
+        .await
+        .ok()?
+    {
+        return None;
+    }
+    let all = broker.members(id, usize::MAX).await.ok()?;
+    let members = member_objects(session, id, &all).await?;
+    Some(json!({"guild_id": id, "members": members}))
+}
+
+/// Guild member objects of `listed` in guild `id`. The session's own user carries the name
+/// its token gave, as in READY's `user`.
+async fn member_objects(session: &Session, id: &Id, listed: &[(Id, Role)]) -> Option<Vec<Value>> {
+    let users: Vec<Id> = listed.iter().map(|(u, _)| u.clone()).collect();
+    let names = session.node().broker.usernames(&users).await.ok()?;
+    let members = listed
+        .iter()
+        .zip(&names)
+        .map(|((user_id, role), name)| {
+            let name = match name {
+                None if user_id == session.user_id() => session.username(),
+                name => name.as_deref(),
+            };
+            json!({
+                "user": user(user_id, name),
+                "roles": member_roles(id, *role),
+                "deaf": false,
+                "mute": false,
+            })
+        })
+        .collect();
+    Some(members)
 }
 
 async fn private_channel(session: &Session, id: &Id) -> Option<(Value, Vec<Id>)> {

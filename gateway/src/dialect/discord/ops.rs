@@ -103,6 +103,13 @@ impl Codec for DiscordCodec {
                 self_mute,
                 self_deaf,
             } => voice_state(session, channel_id, self_mute, self_deaf).await,
+            Op::RequestGuildMembers { guild_ids } => {
+                for id in guild_ids.iter().filter_map(|id| Id::parse(id).ok()) {
+                    if let Some(chunk) = guilds::members_chunk(session, &id).await {
+                        session.send(frames::dispatch("GUILD_MEMBERS_CHUNK", chunk));
+                    }
+                }
+            }
         }
         Ok(())
     }
