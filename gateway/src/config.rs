@@ -191,6 +191,11 @@ pub struct Limits {
     /// Default: off, a public socket as Lanyard's own (docs/protocol-lanyard.md).
     #[arg(long, env = "GATEWAY_LANYARD_REQUIRE_TOKEN")]
     pub lanyard_require_token: bool,
+    /// Accept a user token in the upgrade URL (`?token=`), as browsers need; off, a `?token=`
+    /// gets HTTP 400 (tokens in URLs land in proxy logs) and clients use an
+    /// `Authorization: Bearer` header or IDENTIFY.
+    #[arg(long, env = "GATEWAY_QUERY_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub query_tokens: bool,
 }
 
 impl Default for Limits {
@@ -211,6 +216,7 @@ impl Default for Limits {
             presence_max_ids: 100,
             presence_allow_all: false,
             lanyard_require_token: false,
+            query_tokens: true,
         }
     }
 }

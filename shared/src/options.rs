@@ -17,9 +17,30 @@ pub struct JwtOptions {
 /// Where the broker lives.
 #[derive(Args, Clone, Debug)]
 pub struct BrokerOptions {
-    /// Redis URL (`redis://host:port`), or `memory://` for the in-process broker.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    /// Redis URL: `redis://[user:password@]host:port`, `rediss://…` for TLS,
+    /// `redis-cluster://host:port?node=host:port…` (or `rediss-cluster://`) for a Redis
+    /// Cluster, or `memory://` for the in-process broker.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
+    /// A file holding the Redis password (a mounted secret), used instead of one in the URL.
+    #[arg(long, env = "REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the Redis server's certificate (with `rediss://`).
+    /// Default: the system's trusted roots.
+    #[arg(long, env = "REDIS_TLS_CA_FILE")]
+    pub redis_tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for Redis servers that ask for one (with `rediss://`
+    /// and `REDIS_TLS_KEY_FILE`).
+    #[arg(long, env = "REDIS_TLS_CERT_FILE")]
+    pub redis_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `REDIS_TLS_CERT_FILE`.
+    #[arg(long, env = "REDIS_TLS_KEY_FILE")]
+    pub redis_tls_key_file: Option<PathBuf>,
     /// Prefix for Redis keys (not pub/sub channel names).
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
@@ -34,6 +55,10 @@ impl Default for BrokerOptions {
     fn default() -> Self {
         BrokerOptions {
             redis_url: "memory://".into(),
+            redis_password_file: None,
+            redis_tls_ca_file: None,
+            redis_tls_cert_file: None,
+            redis_tls_key_file: None,
             redis_key_prefix: String::new(),
             redis_command_timeout_ms: 2000,
             history: Default::default(),

@@ -80,7 +80,7 @@ impl Api {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await?;
-        Ok((status, headers, parse_body(&bytes)))
+        Ok((status, headers, checked_body(status, path, &bytes)))
     }
 
     /// A JSON request with extra `headers`; answers the status, the response headers and the
@@ -106,7 +106,7 @@ impl Api {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a readable body");
-        (status, headers, parse_body(&bytes))
+        (status, headers, checked_body(status, path, &bytes))
     }
 
     async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -137,8 +137,18 @@ impl Api {
         let bytes = response.bytes().await.unwrap_or_else(|e| {
             panic!("reading the body from {}{path} failed: {e}", self.base_url)
         });
-        (status, parse_body(&bytes))
+        (status, checked_body(status, path, &bytes))
     }
+}
+
+/// The body of an answer with `status` to `path`, parsed; an error answer is checked for
+/// internal error text first.
+fn checked_body(status: u16, path: &str, bytes: &[u8]) -> Value {
+    if status >= 400 {
+        let what = format!("HTTP {status} for {path}");
+        crate::leaks::assert_no_internals(&what, &String::from_utf8_lossy(bytes));
+    }
+    parse_body(bytes)
 }
 
 /// A response body: `Null` if empty, JSON if it parses, else a `String`.

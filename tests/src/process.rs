@@ -204,6 +204,8 @@ pub struct GatewayOpts {
     /// `--new-sockets-per-ip-per-second`): off by default, since every test client connects
     /// from 127.0.0.1; the tests of those limits turn them on.
     pub per_ip_limits: bool,
+    /// `--jwt-public-key-file` (RS256) instead of the standard `--jwt-secret`.
+    pub jwt_public_key_file: Option<String>,
     /// Appended after the standard flags.
     pub extra_args: Vec<String>,
     pub launch: Launch,
@@ -216,6 +218,7 @@ impl GatewayOpts {
             node_id: node_id.into(),
             enforce_assignment: false,
             per_ip_limits: false,
+            jwt_public_key_file: None,
             extra_args: Vec::new(),
             launch: Launch::default(),
         }
@@ -264,8 +267,6 @@ impl Gateway {
             &format!("ws://127.0.0.1:{port}/api/ws"),
             "--redis-url",
             &opts.redis_url,
-            "--jwt-secret",
-            SECRET,
             "--enforce-assignment",
             if opts.enforce_assignment {
                 "true"
@@ -275,6 +276,7 @@ impl Gateway {
         ]
         .map(String::from)
         .into();
+        args.extend(jwt_args(opts.jwt_public_key_file));
         if !opts.per_ip_limits {
             args.extend(
                 [
@@ -298,6 +300,15 @@ impl Gateway {
     }
 }
 
+/// The flags that say how user tokens are checked: the test secret (HS256), or an RS256
+/// public key file.
+fn jwt_args(public_key_file: Option<String>) -> [String; 2] {
+    match public_key_file {
+        Some(path) => ["--jwt-public-key-file".into(), path],
+        None => ["--jwt-secret".into(), SECRET.into()],
+    }
+}
+
 /// How to start a dispatcher.
 #[derive(Clone, Debug)]
 pub struct DispatcherOpts {
@@ -308,6 +319,8 @@ pub struct DispatcherOpts {
     /// `--gateway-url` (a fixed answer for `GET /api/gateway`); None, the default, lets the
     /// dispatcher assign nodes from the registry.
     pub gateway_url: Option<String>,
+    /// `--jwt-public-key-file` (RS256) instead of the standard `--jwt-secret`.
+    pub jwt_public_key_file: Option<String>,
     /// Appended after the standard flags.
     pub extra_args: Vec<String>,
     pub launch: Launch,
@@ -319,6 +332,7 @@ impl DispatcherOpts {
             redis_url: redis_url.into(),
             user_rate_per_second: 0,
             gateway_url: None,
+            jwt_public_key_file: None,
             extra_args: Vec::new(),
             launch: Launch::default(),
         }
@@ -356,8 +370,6 @@ impl Dispatcher {
             &format!("127.0.0.1:{port}"),
             "--redis-url",
             &opts.redis_url,
-            "--jwt-secret",
-            SECRET,
             "--service-tokens",
             SERVICE_TOKEN,
             "--user-rate-per-second",
@@ -365,6 +377,7 @@ impl Dispatcher {
         ]
         .map(String::from)
         .into();
+        args.extend(jwt_args(opts.jwt_public_key_file));
         if let Some(url) = opts.gateway_url {
             args.extend(["--gateway-url".to_owned(), url]);
         }

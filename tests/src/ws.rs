@@ -232,10 +232,20 @@ impl WsClient {
                 }
                 Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Close(frame))) => {
+                    if let Some(frame) = &frame {
+                        let what = format!("the close reason of {} ({})", self.url, frame.code);
+                        crate::leaks::assert_no_internals(&what, &frame.reason);
+                    }
                     let _ = self.stream.flush().await; // sends the queued Close reply
                     return Next::Close(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
                 }
-                Some(Ok(Message::Text(text))) => return Next::Data(self.unnumbered(text)),
+                Some(Ok(Message::Text(text))) => {
+                    if text.contains("\"ERROR\"") {
+                        let what = format!("an ERROR frame on {}", self.url);
+                        crate::leaks::assert_no_internals(&what, &text);
+                    }
+                    return Next::Data(self.unnumbered(text));
+                }
                 Some(Ok(data)) => return Next::Data(data),
             }
         }

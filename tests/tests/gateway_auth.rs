@@ -258,3 +258,45 @@ async fn the_events_format_authenticates_the_same_way() {
     let mut rejected = WsClient::connect(&url).await;
     assert_eq!(rejected.expect_close().await, Some(4004));
 }
+
+#[tokio::test]
+async fn an_authorization_header_authenticates_the_upgrade() {
+    let (_redis, gateway) = node(&[]);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let url = gateway.ws_url("/api/ws");
+    let good = bearer(&token("42"));
+    let mut client = WsClient::try_connect_from(&url, None, &[("authorization", &good)])
+        .await
+        .expect("upgraded");
+    let ready = client.recv_type("READY").await;
+    assert_eq!(ready["data"]["user_id"], json!(42));
+    let bad = bearer(&expired_token("42"));
+    let mut refused = WsClient::try_connect_from(&url, None, &[("authorization", &bad)])
+        .await
+        .expect("upgraded");
+    assert_eq!(refused.expect_close().await, Some(4004));
+}
+
+#[tokio::test]
+async fn with_query_tokens_off_a_token_in_the_url_is_refused_but_not_the_header() {
+    let (_redis, gateway) = node(&["--query-tokens", "false"]);
+    for path in ["/api/ws", "/socket"] {
+        let url = format!("{}{path}?token={}", gateway.http_url(), token("42"));
+        let response = upgrade_request(&url, &[]).await;
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["code"], "query_token_not_allowed", "{path}: {body}");
+    }
+    let header = format!("Bearer {}", token("42"));
+    let url = gateway.ws_url("/api/ws");
+    let mut client = WsClient::try_connect_from(&url, None, &[("authorization", &header)])
+        .await
+        .expect("upgraded");
+    client.recv_type("READY").await;
+    // IDENTIFY is unaffected.
+    let mut identified = anonymous(&gateway).await;
+    identified
+        .send_json(json!({"op": "IDENTIFY", "data": {"token": token("42")}}))
+        .await;
+    identified.recv_type("READY").await;
+}

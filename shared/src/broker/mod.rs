@@ -9,6 +9,7 @@ mod memory;
 mod memory_live;
 mod redis;
 mod redis_commit;
+mod redis_config;
 mod redis_live;
 
 pub use change::{Change, Committed};
@@ -32,6 +33,8 @@ pub enum BrokerError {
     Redis(#[from] fred::error::Error),
     #[error("invalid REDIS_URL: {0}")]
     Url(String),
+    #[error("Redis TLS: {0}")]
+    Tls(String),
     #[error("corrupt state at {key}: {detail}")]
     Corrupt { key: String, detail: String },
 }
@@ -62,7 +65,9 @@ pub enum RecvError {
 /// The broker: clone it freely, every clone shares one connection (pool).
 #[derive(Clone)]
 pub enum Broker {
-    Redis(redis::RedisBroker),
+    // Shared: the Redis client's configuration (TLS included) is large, and a clone then
+    // costs a reference count.
+    Redis(std::sync::Arc<redis::RedisBroker>),
     Memory(memory::MemoryBroker),
 }
 
@@ -82,7 +87,9 @@ impl Broker {
         if opts.redis_url.starts_with("memory://") {
             Ok(Broker::Memory(memory::MemoryBroker::new(&opts.history)))
         } else {
-            Ok(Broker::Redis(redis::RedisBroker::connect(opts).await?))
+            Ok(Broker::Redis(std::sync::Arc::new(
+                redis::RedisBroker::connect(opts).await?,
+            )))
         }
     }
 

@@ -80,8 +80,7 @@ fn builder(config: &Config, command_timeout: Duration, broadcast_capacity: usize
 
 impl RedisBroker {
     pub async fn connect(opts: &BrokerOptions) -> Result<Self, BrokerError> {
-        let config =
-            Config::from_url(&opts.redis_url).map_err(|e| BrokerError::Url(e.to_string()))?;
+        let config = super::redis_config::from_options(opts)?;
         let command_timeout = Duration::from_millis(opts.redis_command_timeout_ms);
         let client = builder(&config, command_timeout, COMMAND_BROADCAST_CAPACITY).build()?;
         client.init().await?;

@@ -19,6 +19,7 @@ pub mod frames;
 mod ops;
 pub mod render;
 
+use crate::dialect::token::UpgradeToken;
 use crate::source::IpSlot;
 use crate::{
     dialect::Format,
@@ -47,7 +48,6 @@ pub const ANONYMOUS: &str = "lanyard-anonymous";
 
 #[derive(Deserialize)]
 pub struct Params {
-    token: Option<String>,
     compression: Option<String>,
 }
 
@@ -55,6 +55,7 @@ pub struct Params {
 /// upgrades.
 pub async fn upgrade(
     slot: IpSlot,
+    UpgradeToken(token): UpgradeToken,
     ws: WebSocketUpgrade,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
@@ -71,7 +72,7 @@ pub async fn upgrade(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    let user = match params.token {
+    let user = match token {
         Some(token) => match node.verifier.verify(&token) {
             Ok(user) => user,
             Err(_) => {

@@ -13,6 +13,7 @@ mod ops;
 pub mod render;
 
 use crate::dialect::compress::Transport;
+use crate::dialect::token::UpgradeToken;
 use crate::source::IpSlot;
 use crate::{
     dialect::Format,
@@ -42,7 +43,6 @@ use tracing::Instrument;
 
 #[derive(Deserialize)]
 pub struct Params {
-    token: Option<String>,
     format: Option<String>,
     compress: Option<String>,
 }
@@ -50,6 +50,7 @@ pub struct Params {
 /// `GET /api/ws`: validates the query, then upgrades.
 pub async fn upgrade(
     slot: IpSlot,
+    UpgradeToken(token): UpgradeToken,
     ws: WebSocketUpgrade,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
@@ -69,9 +70,9 @@ pub async fn upgrade(
         Ok(compress) => compress,
         Err(bad) => return bad.into_response(),
     };
-    // A `?token=` is checked now: a user already at their socket limit is refused before the
+    // A token on the upgrade (`?token=` or the header) is checked now: a user already at their socket limit is refused before the
     // upgrade (429), and the session does not verify the token again.
-    let verified = params.token.map(|token| {
+    let verified = token.map(|token| {
         node.verifier
             .verify(&token)
             .map_err(|_| CloseReason::AuthFailed)
