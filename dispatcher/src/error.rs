@@ -20,6 +20,8 @@ pub enum BodyError {
     TooLarge,
     /// The body could not be read.
     Unreadable,
+    /// The body did not arrive within [`crate::json::BODY_TIMEOUT`].
+    TooSlow,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ impl ApiError {
                     (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
                 }
                 BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                BodyError::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             },
             ApiError::InvalidId => (StatusCode::BAD_REQUEST, "invalid_id"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_field"),

@@ -8,9 +8,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// How long a request body may take to arrive: a client that trickles it (or announces a
+/// length it never sends) gets 408 instead of holding the request open.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A JSON request body or response. As `Option<Json<T>>`, a request without a
 /// `Content-Type` header (and so without a body) gives `None`.
@@ -25,9 +29,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match <axum::Json<T> as FromRequest<S>>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(body_error(rejection)),
+        let read = <axum::Json<T> as FromRequest<S>>::from_request(request, state);
+        match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(axum::Json(value))) => Ok(Json(value)),
+            Ok(Err(rejection)) => Err(body_error(rejection)),
+            Err(_) => Err(too_slow()),
         }
     }
 }
@@ -40,9 +46,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        match <axum::Json<T> as OptionalFromRequest<S>>::from_request(request, state).await {
-            Ok(value) => Ok(value.map(|axum::Json(value)| Json(value))),
-            Err(rejection) => Err(body_error(rejection)),
+        let read = <axum::Json<T> as OptionalFromRequest<S>>::from_request(request, state);
+        match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(value)) => Ok(value.map(|axum::Json(value)| Json(value))),
+            Ok(Err(rejection)) => Err(body_error(rejection)),
+            Err(_) => Err(too_slow()),
         }
     }
 }
@@ -50,6 +58,16 @@ where
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+fn too_slow() -> ApiError {
+    ApiError::Body {
+        kind: BodyError::TooSlow,
+        message: format!(
+            "the body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ),
     }
 }
 
@@ -115,5 +133,18 @@ mod tests {
             kind(extract(None, r#"{"name":"a"}"#).await),
             BodyError::ContentType
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_arrives_is_too_slow() {
+        let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(never))
+            .unwrap();
+        let result = <Json<Body1> as FromRequest<()>>::from_request(request, &()).await;
+        assert_eq!(kind(result), BodyError::TooSlow);
     }
 }

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod serve;
 pub mod session;
 pub mod source;
+pub mod trim;
 
 pub use config::Config;
 pub use node::Node;
@@ -37,11 +38,11 @@ pub async fn run(
     tracing::info!(node.id = %node.id, addr = %listener.local_addr()?, url = %node.config.public_url(), "gateway listening");
     let registry = tokio::spawn(registry::run(node.clone()));
     tokio::spawn(live::lease::run(node.clone()));
+    tokio::spawn(trim::run(node.clone()));
     let server = tokio::spawn(serve::run(
         listener,
         http::router(node.clone()),
-        node.config.limits.handshake_timeout(),
-        node.stopped.clone(),
+        node.clone(),
     ));
 
     shutdown.cancelled().await;

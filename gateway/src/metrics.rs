@@ -25,6 +25,7 @@ pub struct Metrics {
     pub broker_errors: IntCounter,
     pub broker_reconnects: IntCounter,
     pub upgrades_refused: IntCounterVec,
+    pub heap_trims: IntCounter,
     pub events_repeated: IntCounter,
     pub events_refilled: IntCounter,
     pub stream_gaps: IntCounterVec,
@@ -115,8 +116,13 @@ impl Metrics {
                 "Failed broker commands (subscribe, unsubscribe, access checks).",
             )
             .unwrap(),
+            heap_trims: IntCounter::new(
+                "gateway_heap_trims_total",
+                "Times the node gave freed heap back to the system after its sessions fell (malloc_trim).",
+            )
+            .unwrap(),
             upgrades_refused: IntCounterVec::new(
-                Opts::new("gateway_upgrades_refused_total", "WebSocket upgrades refused before a session, by reason (origin)."),
+                Opts::new("gateway_upgrades_refused_total", "WebSocket upgrades refused before a session, by reason (origin, sockets_per_user, sockets_per_ip, ip_rate)."),
                 &["reason"],
             )
             .unwrap(),
@@ -164,6 +170,7 @@ impl Metrics {
             Box::new(self.broker_errors.clone()),
             Box::new(self.broker_reconnects.clone()),
             Box::new(self.upgrades_refused.clone()),
+            Box::new(self.heap_trims.clone()),
             Box::new(self.events_repeated.clone()),
             Box::new(self.events_refilled.clone()),
             Box::new(self.stream_gaps.clone()),

@@ -305,5 +305,5 @@ pub async fn upgrade_request(url: &str, extra: &[(&str, &str)]) -> reqwest::Resp
     request
         .send()
         .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .unwrap_or_else(|e| panic!("GET {url}: {e:?}"))
 }

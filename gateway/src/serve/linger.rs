@@ -48,6 +48,38 @@ impl Drop for Lingering {
     }
 }
 
+/// Answers a connection with `answer` once its request head has arrived (a client that reads
+/// an answer before it has sent its request may not take it: hyper's client does not), then
+/// closes it lingering. Without a request head within [`LINGER`], it just closes.
+pub async fn answer_and_close(mut tcp: TcpStream, answer: &'static [u8]) {
+    if let Ok(Ok(())) = tokio::time::timeout(LINGER, request_head(&mut tcp)).await {
+        // A fresh socket's send buffer takes the whole answer at once.
+        let _ = tcp.try_write(answer);
+        linger(tcp).await;
+    }
+}
+
+/// Reads (and discards) up to the blank line that ends a request head, 16 KiB at most.
+async fn request_head(tcp: &mut TcpStream) -> io::Result<()> {
+    const MAX_HEAD: usize = 16 * 1024;
+    let (mut scratch, mut seen, mut tail) = ([0u8; 1024], 0, [0u8; 3]);
+    while seen < MAX_HEAD {
+        let n = tcp.read(&mut scratch).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        seen += n;
+        // The last three bytes before this read, then this read: does "\r\n\r\n" appear?
+        let mut window = tail.to_vec();
+        window.extend_from_slice(&scratch[..n]);
+        if window.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(());
+        }
+        tail.copy_from_slice(&window[window.len() - 3..]);
+    }
+    Ok(())
+}
+
 /// Shuts down the write side, then discards input until the client closes its side, the
 /// connection fails, or [`LINGER`] has passed.
 async fn linger(mut tcp: TcpStream) {

@@ -7,6 +7,7 @@
 
 mod linger;
 
+use crate::node::Node;
 use axum::{
     Router,
     body::Body,
@@ -18,18 +19,15 @@ use hyper_util::{
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// Accepts connections until `stopped`, each served with the WebSocket upgrade allowed.
-pub async fn run(
-    listener: TcpListener,
-    router: Router,
-    handshake_timeout: Duration,
-    stopped: CancellationToken,
-) {
+/// Accepts connections until the node stops, each served with the WebSocket upgrade allowed;
+/// a peer over its rate of new connections is answered 429 before any HTTP parsing.
+pub async fn run(listener: TcpListener, router: Router, node: Arc<Node>) {
+    let handshake_timeout = node.config.limits.handshake_timeout();
+    let stopped = node.stopped.clone();
     loop {
         let accepted = tokio::select! {
             _ = stopped.cancelled() => return,
@@ -44,6 +42,17 @@ pub async fn run(
                 continue;
             }
         };
+        if node.sources.refuses_connection(peer.ip()) {
+            node.metrics
+                .upgrades_refused
+                .with_label_values(&["ip_rate"])
+                .inc();
+            tokio::spawn(linger::answer_and_close(
+                tcp,
+                crate::source::TOO_FAST_RESPONSE,
+            ));
+            continue;
+        }
         // Small frames must leave at once: no Nagle delay on client sockets.
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");

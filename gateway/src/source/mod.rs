@@ -1,9 +1,14 @@
 //! Limits per client address (DESIGN §6): open sockets per address
 //! (`GATEWAY_MAX_SOCKETS_PER_IP`) and new sockets per address per second
-//! (`GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND`), checked by [`guard`] before a WebSocket
-//! upgrade. A refused upgrade gets HTTP 429 with `Retry-After` and a JSON body, and counts in
-//! `gateway_upgrades_refused_total`. The address is the TCP peer's, or behind a trusted proxy
-//! the one it forwards (see [`address`]).
+//! (`GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND`). A refusal is HTTP 429 with `Retry-After` and a
+//! JSON body, counted in `gateway_upgrades_refused_total`. The address is the TCP peer's, or
+//! behind a trusted proxy the one it forwards (see [`address`]).
+//!
+//! The rate of a peer that is not a trusted proxy is checked as its connection is accepted,
+//! before any HTTP parsing, and answered with [`TOO_FAST_RESPONSE`] written straight on the
+//! socket: a flood from one address costs the node little (docs/PERFORMANCE.md). Behind a
+//! trusted proxy the address is only known from the request, so [`guard`] checks the rate
+//! there; it also counts open sockets, for every upgrade.
 
 pub mod address;
 
@@ -15,6 +20,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::FutureExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{
     collections::HashMap,
@@ -30,6 +36,7 @@ const TIDY_EVERY: Duration = Duration::from_secs(10);
 
 /// The per-address counts of one node.
 pub struct Sources {
+    trusted: Vec<ipnet::IpNet>,
     max_open: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
     /// None when the rate limit is off.
@@ -50,19 +57,34 @@ impl Sources {
             RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
         });
         Arc::new(Sources {
+            trusted: limits.trusted_proxies.clone(),
             max_open: limits.max_sockets_per_ip,
             open: Mutex::default(),
             rate,
         })
     }
 
-    /// Counts a new socket from `ip`, or says which limit it is past.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, Refusal> {
-        if let Some(rate) = &self.rate
-            && rate.check_key(&ip).is_err()
-        {
-            return Err(Refusal::TooFast);
+    /// Whether `peer` is a trusted proxy, whose requests name the client address.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&peer))
+    }
+
+    /// Takes one new socket from `ip` off its rate, or says it is too fast.
+    pub fn check_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
+        match &self.rate {
+            Some(rate) if rate.check_key(&ip).is_err() => Err(Refusal::TooFast),
+            _ => Ok(()),
         }
+    }
+
+    /// Whether a connection just accepted from `peer` is refused for its rate (checked here
+    /// only for peers that are not trusted proxies).
+    pub fn refuses_connection(&self, peer: IpAddr) -> bool {
+        !self.trusts(peer) && self.check_rate(peer).is_err()
+    }
+
+    /// Counts a new open socket from `ip`, or says it has too many.
+    pub fn hold(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, Refusal> {
         if self.max_open == 0 {
             return Ok(IpSlot::default());
         }
@@ -98,6 +120,18 @@ impl Sources {
     }
 }
 
+/// The answer to a connection from an address past its rate, written before any HTTP
+/// parsing (the same as [`guard`]'s 429).
+pub const TOO_FAST_RESPONSE: &[u8] = concat!(
+    "HTTP/1.1 429 Too Many Requests\r\n",
+    "Retry-After: 1\r\n",
+    "Content-Type: application/json\r\n",
+    "Content-Length: 119\r\n",
+    "Connection: close\r\n\r\n",
+    r#"{"error":"too many new sockets from this address (see GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND)","code":"ip_rate_limited"}"#,
+)
+.as_bytes();
+
 /// Forgets, every [`TIDY_EVERY`], the rate state of addresses that have been quiet.
 pub async fn tidy_forever(node: Arc<Node>) {
     let mut tick = tokio::time::interval(TIDY_EVERY);
@@ -132,10 +166,11 @@ impl Drop for Held {
 }
 
 impl IpSlot {
-    /// Runs `socket` (a socket's whole task) with the slot held.
-    pub async fn held_while(self, socket: impl Future<Output = ()>) {
-        let _held = self;
-        socket.await
+    /// Runs `socket` (a socket's whole task) with the slot held. A combinator rather than an
+    /// `async fn`, which would keep the socket's future twice (as argument and as the
+    /// future it awaits): that cost every socket 1 KiB.
+    pub fn held_while(self, socket: impl Future<Output = ()>) -> impl Future<Output = ()> {
+        socket.map(move |()| drop(self))
     }
 }
 
@@ -152,9 +187,14 @@ pub async fn guard(State(node): State<Arc<Node>>, mut request: Request, next: Ne
     let Some(&ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
         return next.run(request).await;
     };
-    let trusted = &node.config.sources.trusted_proxies;
-    let ip = address::client(peer.ip(), request.headers(), trusted);
-    let refusal = match node.sources.admit(ip) {
+    let sources = &node.sources;
+    let ip = address::client(peer.ip(), request.headers(), &sources.trusted);
+    // A direct peer's rate was checked as its connection was accepted (serve.rs).
+    let rate = match sources.trusts(peer.ip()) {
+        true => sources.check_rate(ip),
+        false => Ok(()),
+    };
+    let refusal = match rate.and_then(|()| sources.hold(ip)) {
         Ok(slot) => {
             request.extensions_mut().insert(slot);
             return next.run(request).await;
@@ -204,16 +244,16 @@ mod tests {
     fn open_sockets_are_counted_per_address_until_their_slots_drop() {
         let s = sources(2, 0);
         let (a, b) = ("1.1.1.1".parse().unwrap(), "2.2.2.2".parse().unwrap());
-        let first = s.admit(a).unwrap();
-        let second = s.admit(a).unwrap();
-        assert_eq!(s.admit(a).err(), Some(Refusal::TooManyOpen));
-        assert!(s.admit(b).is_ok(), "another address has its own count");
+        let first = s.hold(a).unwrap();
+        let second = s.hold(a).unwrap();
+        assert_eq!(s.hold(a).err(), Some(Refusal::TooManyOpen));
+        assert!(s.hold(b).is_ok(), "another address has its own count");
         let copy = first.clone();
         drop(first);
         assert_eq!(s.open_from(a), 2, "a clone still holds the slot");
         drop((copy, second));
         assert_eq!(s.open_from(a), 0);
-        assert!(s.admit(a).is_ok());
+        assert!(s.hold(a).is_ok());
     }
 
     #[test]
@@ -221,9 +261,36 @@ mod tests {
         let s = sources(0, 3);
         let ip = "1.1.1.1".parse().unwrap();
         for _ in 0..6 {
-            assert!(s.admit(ip).is_ok());
+            assert!(s.check_rate(ip).is_ok());
         }
-        assert_eq!(s.admit(ip).err(), Some(Refusal::TooFast));
-        assert!(s.admit("2.2.2.2".parse().unwrap()).is_ok());
+        assert_eq!(s.check_rate(ip), Err(Refusal::TooFast));
+        assert!(s.refuses_connection(ip));
+        assert!(s.check_rate("2.2.2.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_not_refused_at_the_connection() {
+        let s = Sources::new(&SourceLimits {
+            max_sockets_per_ip: 0,
+            new_sockets_per_ip_per_second: 1,
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        });
+        let proxy = "10.1.2.3".parse().unwrap();
+        for _ in 0..10 {
+            assert!(!s.refuses_connection(proxy));
+        }
+    }
+
+    #[test]
+    fn the_early_answer_is_a_well_formed_429() {
+        let text = std::str::from_utf8(TOO_FAST_RESPONSE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 429 "));
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], "ip_rate_limited");
     }
 }

@@ -25,6 +25,10 @@ pub struct TargetArgs {
     /// Directory for the started processes' logs. Default: a new directory under /tmp.
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
+    /// Keep the started gateways' limits per client address (off by default: the load
+    /// generator's sockets come from a few loopback addresses).
+    #[arg(long)]
+    pub per_ip_limits: bool,
     /// An extra flag for every gateway started, e.g. `--gateway-arg=--outbound-queue=4096`.
     #[arg(long = "gateway-arg", allow_hyphen_values = true)]
     pub gateway_args: Vec<String>,
@@ -57,6 +61,7 @@ impl TargetArgs {
             nodes,
             bin_dir,
             log_dir,
+            per_ip_limits: false,
             gateway_args: Vec::new(),
             dispatcher: None,
             gateways: Vec::new(),
@@ -132,10 +137,11 @@ impl Cluster {
         let gateways: Vec<Gateway> = (1..=args.nodes)
             .map(|i| {
                 let name = format!("gateway-{i}");
-                let opts = args
+                let mut opts = args
                     .gateway_args
                     .iter()
                     .fold(GatewayOpts::new(redis.url(), &name), |o, a| o.arg(a));
+                opts.per_ip_limits = args.per_ip_limits;
                 Gateway::start(opts.launch(launch(&name)))
             })
             .collect();

@@ -204,7 +204,7 @@ fn mib(bytes: u64) -> f64 {
 
 /// Resources used during a phase. CPU figures are None for processes not watched (an
 /// external deployment without `--gateway-pids`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Resources {
     pub wall_seconds: f64,
     pub gateway_cpu_seconds: Option<f64>,

@@ -6,7 +6,7 @@ use clap::Parser;
 use load::cluster::TargetArgs;
 use load::harness::{ClientArgs, Harness};
 use load::report::Report;
-use load::scenario::{Scenario, chat, churn, fanout, idle};
+use load::scenario::{Scenario, chat, churn, fanout, flood, idle, silent};
 use load::workers::WorkerId;
 use serde::Serialize;
 use std::fmt::Display;
@@ -65,6 +65,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Scenario::Fanout(a) => a.subscribers,
         Scenario::Chat(a) => a.users,
         Scenario::Churn(a) => a.subscribers + (a.churn_rate * (a.lifetime + 1.0)) as usize,
+        Scenario::Silent(a) => a.sockets,
+        Scenario::Flood(a) => a.concurrency + a.others_rate as usize,
     };
     anyhow::ensure!(
         per_process <= MAX_SOCKETS,
@@ -90,6 +92,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Scenario::Fanout(a), None) => finish(&h, "fanout", fanout::run(&h, a).await?, json),
         (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a, None).await?, json),
         (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, json),
+        (Scenario::Silent(a), None) => finish(&h, "silent", silent::run(&h, a).await?, json),
+        (Scenario::Flood(a), None) => finish(&h, "flood", flood::run(&h, a).await?, json),
     }
 }
 

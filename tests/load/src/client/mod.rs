@@ -3,6 +3,7 @@
 
 mod connect;
 mod inflate;
+pub mod raw;
 mod recover;
 mod socket;
 mod track;

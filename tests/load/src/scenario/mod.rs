@@ -5,7 +5,9 @@ pub mod chat;
 pub mod churn;
 mod common;
 pub mod fanout;
+pub mod flood;
 pub mod idle;
+pub mod silent;
 
 pub use common::{PublishArgs, RedisOps};
 
@@ -20,4 +22,8 @@ pub enum Scenario {
     Chat(chat::ChatArgs),
     /// Sockets arriving and leaving at a steady rate while events flow.
     Churn(churn::ChurnArgs),
+    /// Clients that send their handshake, then never read or write, then vanish: memory.
+    Silent(silent::SilentArgs),
+    /// One address flooding handshakes while others connect: what refusing costs.
+    Flood(flood::FloodArgs),
 }

@@ -1,0 +1,49 @@
+//! Gives the heap that closed sockets freed back to the system. glibc's malloc keeps freed
+//! memory in its arenas: after 10,000 sockets came and went, a node stayed at 14× the RSS it
+//! started with although almost nothing was live (docs/PERFORMANCE.md, "Silent clients").
+//! When the node's sessions have fallen by a tenth (and at least [`MIN_FALL`]) since the
+//! last trim, `malloc_trim(0)` hands every free page back, and once more a tick later (a
+//! closed session's task frees its buffers after it has left the count). A trim walks the
+//! arenas (a few milliseconds for a large heap), so it runs at most every [`EVERY`].
+
+use crate::node::Node;
+use std::{sync::Arc, time::Duration};
+
+const EVERY: Duration = Duration::from_secs(5);
+const MIN_FALL: usize = 500;
+
+pub async fn run(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(EVERY);
+    let mut peak = 0;
+    let mut again = false;
+    loop {
+        tokio::select! {
+            _ = node.stopped.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = node.hub.session_count();
+        peak = peak.max(now);
+        let fall = peak - now;
+        let fell = fall >= MIN_FALL && fall * 10 >= peak;
+        if fell || again {
+            let started = std::time::Instant::now();
+            release_free_heap();
+            node.metrics.heap_trims.inc();
+            tracing::debug!(peak, now, took = ?started.elapsed(), "gave free heap back");
+            peak = now;
+        }
+        again = fell;
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_heap() {
+    // SAFETY: malloc_trim only returns free memory to the system; it is safe to call at any
+    // time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_heap() {}
