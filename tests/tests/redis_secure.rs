@@ -8,20 +8,30 @@ use integration_tests::*;
 use serde_json::json;
 use std::path::PathBuf;
 
-fn log_file(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("redis-secure-{name}-{}.log", std::process::id()))
-}
-
-fn launch(name: &str) -> Launch {
-    Launch {
-        log_file: Some(log_file(name)),
-        ..Launch::default()
-    }
+fn log_file(name: &str, run: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "redis-secure-{run}-{name}-{}.log",
+        std::process::id()
+    ))
 }
 
 #[tokio::test]
 async fn the_core_flows_run_over_tls_as_the_documented_acl_user() {
-    let redis = SecureRedis::start();
+    core_flows(SecureRedis::start(), "single").await;
+}
+
+#[tokio::test]
+async fn the_core_flows_run_over_tls_on_a_redis_cluster() {
+    core_flows(SecureRedis::start_cluster(), "cluster").await;
+}
+
+/// Channels, membership, messages across two nodes, history, presence, typing and a resume,
+/// through `redis`; then what Redis refused, where the keys are, and what the logs say.
+async fn core_flows(redis: SecureRedis, run: &str) {
+    let launch = |name: &str| Launch {
+        log_file: Some(log_file(name, run)),
+        ..Launch::default()
+    };
     let dispatcher = Dispatcher::start(
         redis
             .client_args()
@@ -99,11 +109,11 @@ async fn the_core_flows_run_over_tls_as_the_documented_acl_user() {
     // The password is in no log.
     drop((a, b, dispatcher));
     for name in ["dispatcher", "gw-a", "gw-b"] {
-        let log = std::fs::read_to_string(log_file(name)).unwrap_or_default();
+        let log = std::fs::read_to_string(log_file(name, run)).unwrap_or_default();
         assert!(
             !log.contains(redis.password()),
             "{name} logged the Redis password"
         );
-        let _ = std::fs::remove_file(log_file(name));
+        let _ = std::fs::remove_file(log_file(name, run));
     }
 }
