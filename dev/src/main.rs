@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         user_rate_per_second: 50,
         service_rate_per_second: 0,
         log_json: false,
+        idle_timeout_secs: 30,
     };
     let listener = TcpListener::bind(dispatcher_addr).await?;
     tasks.spawn(dispatcher::run(

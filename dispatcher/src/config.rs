@@ -54,6 +54,11 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text. Default: off.
     #[arg(long, env = "DISPATCHER_LOG_JSON")]
     pub log_json: bool,
+    /// Seconds a connection may stay quiet (nothing answered since its accept or its last
+    /// answer) before it is closed: a client that never finishes its request head, or an idle
+    /// keep-alive connection.
+    #[arg(long, env = "DISPATCHER_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub idle_timeout_secs: u64,
 }
 
 impl Config {

@@ -13,6 +13,7 @@ mod json;
 mod metrics;
 mod path;
 mod publish;
+mod quiet;
 mod rate;
 mod routes;
 mod state;
@@ -38,10 +39,16 @@ pub async fn run(
     broker: Broker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let config_idle_secs = config.idle_timeout_secs;
     let state = AppState::new(config, broker)?;
     tokio::spawn(rate::tidy_forever(state.rate_limits.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "dispatcher listening");
+    let idle = Duration::from_secs(config_idle_secs.max(1));
+    let listener = quiet::QuietListener {
+        inner: listener,
+        idle,
+    };
     let server = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();

@@ -51,3 +51,26 @@ async fn a_user_token_over_its_rate_gets_429_with_retry_after() {
     let limited = metric(&dispatcher.base_url(), "dispatcher_rate_limited_total").await;
     assert_eq!(limited, Some(refused as f64));
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start_with_dispatcher_args(&["--idle-timeout-secs", "1"]);
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.dispatcher.port()))
+        .await
+        .expect("connect");
+    // A request head that never ends (a slowloris client).
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("the dispatcher closes a quiet connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // A whole request still gets its answer.
+    let (status, _) = Api::new(&stack.dispatcher.base_url())
+        .get("/healthz", None)
+        .await;
+    assert_eq!(status, 200);
+}
