@@ -8,6 +8,7 @@ pub mod http;
 pub mod lanyard;
 pub mod leaks;
 pub mod native;
+pub mod openssl;
 pub mod process;
 pub mod proxy;
 pub mod redis;

@@ -193,14 +193,7 @@ fn repo_file(path: &str) -> PathBuf {
 
 /// A private CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
 fn make_certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("openssl not runnable ({e}): scripts/test installs it"));
-        assert!(output.status.success(), "openssl {args:?}: {output:?}");
-    };
+    let openssl = |args: &[&str]| crate::openssl::openssl(dir, args);
     openssl(&[
         "req",
         "-x509",

@@ -7,8 +7,6 @@
 use integration_tests::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, get_current_timestamp};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::Command;
 
 /// Every kind of token that must be refused, by name.
 fn bad_tokens() -> Vec<(&'static str, String)> {
@@ -94,40 +92,11 @@ async fn every_bad_token_is_refused_at_every_door() {
     NativeClient::connect(&gateway, "1").await;
 }
 
-/// A fresh RSA key pair in `dir`: `private.pem` and `public.pem`.
-fn rsa_key_pair(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("openssl runs (scripts/test installs it)");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        "private.pem",
-    ]);
-    run(&[
-        "pkey",
-        "-in",
-        "private.pem",
-        "-pubout",
-        "-out",
-        "public.pem",
-    ]);
-}
-
 #[tokio::test]
 async fn an_rs256_deployment_refuses_hs256_tokens_made_with_its_public_key() {
     let dir = std::env::temp_dir().join(format!("rs256-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
-    rsa_key_pair(&dir);
+    integration_tests::openssl::rsa_key_pair(&dir);
     let public = dir.join("public.pem").to_str().unwrap().to_owned();
     let redis = RedisServer::start();
     let mut opts = DispatcherOpts::new(redis.url());

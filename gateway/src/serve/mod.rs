@@ -43,14 +43,13 @@ pub async fn run(listener: TcpListener, router: Router, node: Arc<Node>) {
             }
         };
         if node.sources.refuses_connection(peer.ip()) {
+            let label = crate::source::Refusal::TooFast.label();
             node.metrics
                 .upgrades_refused
-                .with_label_values(&["ip_rate"])
+                .with_label_values(&[label])
                 .inc();
-            tokio::spawn(linger::answer_and_close(
-                tcp,
-                crate::source::TOO_FAST_RESPONSE,
-            ));
+            let answer = crate::source::TOO_FAST_RESPONSE.as_slice();
+            tokio::spawn(linger::answer_and_close(tcp, answer));
             continue;
         }
         // Small frames must leave at once: no Nagle delay on client sockets.

@@ -27,7 +27,7 @@ use std::{
     convert::Infallible,
     net::{IpAddr, SocketAddr},
     num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{Arc, LazyLock, Mutex},
     time::Duration,
 };
 
@@ -48,6 +48,39 @@ pub struct Sources {
 pub enum Refusal {
     TooFast,
     TooManyOpen,
+}
+
+impl Refusal {
+    /// The `reason` label of `gateway_upgrades_refused_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::TooFast => "ip_rate",
+            Refusal::TooManyOpen => "sockets_per_ip",
+        }
+    }
+
+    /// `Retry-After`, in seconds.
+    fn retry_after(self) -> &'static str {
+        match self {
+            Refusal::TooFast => "1",
+            Refusal::TooManyOpen => "10",
+        }
+    }
+
+    /// The JSON error body.
+    fn body(self) -> serde_json::Value {
+        let (error, code) = match self {
+            Refusal::TooFast => (
+                "too many new sockets from this address (see GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND)",
+                "ip_rate_limited",
+            ),
+            Refusal::TooManyOpen => (
+                "this address has too many open sockets (see GATEWAY_MAX_SOCKETS_PER_IP)",
+                "too_many_sockets_per_ip",
+            ),
+        };
+        serde_json::json!({"error": error, "code": code})
+    }
 }
 
 impl Sources {
@@ -121,16 +154,18 @@ impl Sources {
 }
 
 /// The answer to a connection from an address past its rate, written before any HTTP
-/// parsing (the same as [`guard`]'s 429).
-pub const TOO_FAST_RESPONSE: &[u8] = concat!(
-    "HTTP/1.1 429 Too Many Requests\r\n",
-    "Retry-After: 1\r\n",
-    "Content-Type: application/json\r\n",
-    "Content-Length: 119\r\n",
-    "Connection: close\r\n\r\n",
-    r#"{"error":"too many new sockets from this address (see GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND)","code":"ip_rate_limited"}"#,
-)
-.as_bytes();
+/// parsing: the same 429 as [`guard`]'s, as raw HTTP/1.1.
+pub static TOO_FAST_RESPONSE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let refusal = Refusal::TooFast;
+    let body = refusal.body().to_string();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        refusal.retry_after(),
+        body.len()
+    )
+    .into_bytes()
+});
 
 /// Forgets, every [`TIDY_EVERY`], the rate state of addresses that have been quiet.
 pub async fn tidy_forever(node: Arc<Node>) {
@@ -201,29 +236,14 @@ pub async fn guard(State(node): State<Arc<Node>>, mut request: Request, next: Ne
         }
         Err(refusal) => refusal,
     };
-    let (reason, retry_after, error, code) = match refusal {
-        Refusal::TooFast => (
-            "ip_rate",
-            "1",
-            "too many new sockets from this address (see GATEWAY_NEW_SOCKETS_PER_IP_PER_SECOND)",
-            "ip_rate_limited",
-        ),
-        Refusal::TooManyOpen => (
-            "sockets_per_ip",
-            "10",
-            "this address has too many open sockets (see GATEWAY_MAX_SOCKETS_PER_IP)",
-            "too_many_sockets_per_ip",
-        ),
-    };
     node.metrics
         .upgrades_refused
-        .with_label_values(&[reason])
+        .with_label_values(&[refusal.label()])
         .inc();
-    let body = serde_json::json!({"error": error, "code": code});
     (
         StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, retry_after)],
-        Json(body),
+        [(header::RETRY_AFTER, refusal.retry_after())],
+        Json(refusal.body()),
     )
         .into_response()
 }
@@ -283,7 +303,7 @@ mod tests {
 
     #[test]
     fn the_early_answer_is_a_well_formed_429() {
-        let text = std::str::from_utf8(TOO_FAST_RESPONSE).unwrap();
+        let text = std::str::from_utf8(&TOO_FAST_RESPONSE).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 429 "));
         assert!(
