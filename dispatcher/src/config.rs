@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long, env = "DISPATCHER_MAX_CONTENT_LEN", default_value_t = 4000)]
     pub max_content_len: usize,
 
+    /// Origins whose web pages may call the API from a browser (CORS), comma-separated, or
+    /// `*` for any. Default: none (same-origin pages and non-browser clients only).
+    #[arg(long, env = "DISPATCHER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Log as JSON lines instead of human-readable text. Default: off.
     #[arg(long, env = "DISPATCHER_LOG_JSON")]
     pub log_json: bool,

@@ -7,6 +7,7 @@
 mod access;
 mod auth;
 pub mod config;
+mod cors;
 mod error;
 mod idempotency;
 mod json;

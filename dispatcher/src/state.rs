@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Metrics,
     pub rate_limits: Arc<crate::rate::Limits>,
+    /// Browser access from the configured origins (None: no CORS headers).
+    pub cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl AppState {
@@ -24,8 +26,10 @@ impl AppState {
         let metrics = Metrics::new().context("registering metrics")?;
         let rate_limits =
             crate::rate::Limits::new(config.user_rate_per_second, config.service_rate_per_second);
+        let cors = crate::cors::layer(&config.cors_origins)?;
         Ok(AppState {
             rate_limits,
+            cors,
             broker,
             verifier,
             service_tokens: config.effective_service_tokens().into(),

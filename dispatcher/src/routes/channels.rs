@@ -1,4 +1,5 @@
-//! Channel lifecycle: `POST /channels`, `PATCH /channels/{id}`, `DELETE /channels/{id}`.
+//! Channels: list (`GET /channels`) and their lifecycle (`POST /channels`, `PATCH` and
+//! `DELETE /channels/{id}`).
 
 use crate::{
     access::{self, ActingUser, optional_acting_user},
@@ -10,7 +11,7 @@ use crate::{
     validate,
 };
 use axum::{extract::State, http::StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::{
     acl::{Channel, Role},
@@ -19,6 +20,57 @@ use shared::{
     id::Id,
     room::Room,
 };
+
+/// The most channels one listing answers (public ones are read one by one).
+pub const LIST_LIMIT: usize = 500;
+
+/// `GET /channels`: the caller's channels and every public channel.
+#[derive(Serialize)]
+pub struct ChannelList {
+    channels: Vec<ListedChannel>,
+}
+
+/// A channel in a listing, with the caller's role in it (`null`: not a member).
+#[derive(Serialize)]
+pub struct ListedChannel {
+    #[serde(flatten)]
+    channel: Channel,
+    role: Option<Role>,
+}
+
+/// 200 with the caller's channels (a user's, with their role; banned ones left out) and the
+/// public channels, in id order, at most [`LIST_LIMIT`]. A service sees the public ones.
+pub async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<ChannelList>, ApiError> {
+    let mut listed: Vec<ListedChannel> = Vec::new();
+    if let Some(user) = actor.user() {
+        for room in state.broker.user_rooms(&user.id).await? {
+            let Room::Channel(id) = room else { continue };
+            let standing = state.broker.standing(&id, &user.id).await?;
+            let (Some(channel), true) = (state.broker.channel(&id).await?, standing.may_read())
+            else {
+                continue; // a stale index entry, or banned
+            };
+            listed.push(ListedChannel {
+                channel,
+                role: standing.role,
+            });
+        }
+    }
+    for channel in state.broker.public_channels(LIST_LIMIT).await? {
+        if !listed.iter().any(|l| l.channel.id == channel.id) {
+            listed.push(ListedChannel {
+                channel,
+                role: None,
+            });
+        }
+    }
+    listed.sort_unstable_by(|a, b| a.channel.id.cmp(&b.channel.id));
+    listed.truncate(LIST_LIMIT);
+    Ok(Json(ChannelList { channels: listed }))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

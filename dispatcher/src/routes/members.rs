@@ -1,4 +1,5 @@
-//! Channel membership: join or add (`PUT`), change a role (`PATCH`), leave or remove (`DELETE`).
+//! Channel membership: list (`GET /members`), join or add (`PUT`), change a role (`PATCH`),
+//! leave or remove (`DELETE`).
 
 use crate::{
     access, auth::Actor, error::ApiError, json::Json, path::Path, state::AppState, validate,
@@ -33,6 +34,40 @@ pub struct Membership {
     user_id: Id,
     role: Role,
     username: Option<String>,
+}
+
+/// The most members one listing answers.
+pub const LIST_LIMIT: usize = 1000;
+
+/// `GET /channels/{id}/members`.
+#[derive(Serialize)]
+pub struct MemberList {
+    members: Vec<Membership>,
+}
+
+/// 200 with the channel's members, their roles and names, in id order (at most
+/// [`LIST_LIMIT`]); for its unbanned members (a service: any channel).
+pub async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(channel_id): Path<Id>,
+) -> Result<Json<MemberList>, ApiError> {
+    access::channel(&state.broker, &channel_id).await?;
+    access::authority(&state.broker, &channel_id, &actor).await?;
+    let members = state.broker.members(&channel_id, LIST_LIMIT).await?;
+    let ids: Vec<Id> = members.iter().map(|(id, _)| id.clone()).collect();
+    let names = state.broker.usernames(&ids).await?;
+    let members = members
+        .into_iter()
+        .zip(names)
+        .map(|((user_id, role), username)| Membership {
+            channel_id: channel_id.clone(),
+            user_id,
+            role,
+            username,
+        })
+        .collect();
+    Ok(Json(MemberList { members }))
 }
 
 /// How a `PUT` member request is authorized.

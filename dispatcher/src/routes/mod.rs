@@ -23,10 +23,14 @@ use axum::{
     routing::{get, patch, post, put},
 };
 
-/// Every route, with JSON fallbacks, the body limit and request metrics.
+/// Every route, with JSON fallbacks, the body limit, request metrics and (outermost) CORS.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/channels", post(channels::create))
+    let cors = state.cors.clone();
+    let router = Router::new()
+        .route(
+            "/api/v1/channels",
+            get(channels::list).post(channels::create),
+        )
         .route(
             "/api/v1/channels/{id}",
             patch(channels::update).delete(channels::delete),
@@ -39,6 +43,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/channels/{id}/messages/{mid}",
             patch(messages::edit).delete(messages::delete),
         )
+        .route("/api/v1/channels/{id}/members", get(members::list))
         .route(
             "/api/v1/channels/{id}/members/{uid}",
             put(members::add)
@@ -75,7 +80,11 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 #[cfg(test)]

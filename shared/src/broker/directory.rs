@@ -6,10 +6,17 @@
 //! **superset** of the truth, so no failure between two steps can hide a room: entries are
 //! added before the change that grants the room commits and removed after the change that
 //! takes it away. Readers check access to each room before using it, so a stale entry costs
-//! one refused check, never a leak. The in-process broker answers from its tables directly.
+//! one refused check, never a leak. The set of public channels `Ppublic-channels` is kept the
+//! same way (added before a channel becomes public, removed after it stops being public or is
+//! deleted); readers keep only the channels that exist and are public. The in-process broker
+//! answers from its tables directly.
 
 use super::{Broker, BrokerError, change::Change, memory::MemoryBroker, redis::RedisBroker};
-use crate::{acl::Role, id::Id, room::Room};
+use crate::{
+    acl::{Channel, Role},
+    id::Id,
+    room::Room,
+};
 use fred::interfaces::{HashesInterface, SetsInterface};
 
 impl Broker {
@@ -36,6 +43,17 @@ impl Broker {
         Ok(members)
     }
 
+    /// The public channels, in id order (at most `limit`), read and checked one by one.
+    pub async fn public_channels(&self, limit: usize) -> Result<Vec<Channel>, BrokerError> {
+        let mut channels = match self {
+            Broker::Redis(b) => b.public_channels(limit).await?,
+            Broker::Memory(b) => b.public_channels(),
+        };
+        channels.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        channels.truncate(limit);
+        Ok(channels)
+    }
+
     /// The display names of `users`, in order (None: never named).
     pub async fn usernames(&self, users: &[Id]) -> Result<Vec<Option<String>>, BrokerError> {
         match self {
@@ -50,6 +68,11 @@ impl Broker {
         let Broker::Redis(b) = self else {
             return Ok(Vec::new());
         };
+        if let Change::CreateChannel { channel, .. } | Change::UpdateChannel(channel) = change
+            && channel.public
+        {
+            b.public_add(&channel.id).await?;
+        }
         match change {
             Change::CreateChannel {
                 channel,
@@ -85,6 +108,14 @@ impl Broker {
     /// only leaves a stale entry (see the module docs), so it is logged, not returned.
     pub(super) async fn index_after(&self, change: &Change, users: &[Id]) {
         let Broker::Redis(b) = self else { return };
+        let no_longer_public = match change {
+            Change::DeleteChannel(_) => true,
+            Change::UpdateChannel(channel) => !channel.public,
+            _ => false,
+        };
+        if no_longer_public && let Err(error) = b.public_remove(change.channel()).await {
+            tracing::warn!(%error, "unindexing a public channel failed; the index keeps a stale entry");
+        }
         if users.is_empty() {
             return;
         }
@@ -130,6 +161,36 @@ impl RedisBroker {
         Ok(names)
     }
 
+    async fn public_channels(&self, limit: usize) -> Result<Vec<Channel>, BrokerError> {
+        let ids: Vec<String> = self.client().smembers(self.keys().public_channels()).await?;
+        let mut ids: Vec<Id> = ids.iter().filter_map(|id| Id::parse(id).ok()).collect();
+        ids.sort_unstable();
+        let mut channels = Vec::new();
+        for id in ids {
+            if channels.len() == limit {
+                break;
+            }
+            if let Some(channel) = self.channel(&id).await?
+                && channel.public
+            {
+                channels.push(channel);
+            }
+        }
+        Ok(channels)
+    }
+
+    async fn public_add(&self, channel: &Id) -> Result<(), BrokerError> {
+        let key = self.keys().public_channels();
+        let _: () = self.client().sadd(key, channel.as_str()).await?;
+        Ok(())
+    }
+
+    async fn public_remove(&self, channel: &Id) -> Result<(), BrokerError> {
+        let key = self.keys().public_channels();
+        let _: () = self.client().srem(key, channel.as_str()).await?;
+        Ok(())
+    }
+
     async fn index_add(&self, users: &[Id], room: &Room) -> Result<(), BrokerError> {
         let name = room.to_string();
         for user in users {
@@ -168,6 +229,10 @@ impl MemoryBroker {
 
     fn members(&self, channel: &Id) -> Vec<(Id, Role)> {
         self.with(|s| s.members_of(channel))
+    }
+
+    fn public_channels(&self) -> Vec<Channel> {
+        self.with(|s| s.public_channels().cloned().collect())
     }
 
     fn usernames(&self, users: &[Id]) -> Vec<Option<String>> {

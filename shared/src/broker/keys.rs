@@ -10,6 +10,7 @@
 //! | `Pchan:{channel:<id>}:messages` | hash | message id → author id |
 //! | `Pdm:{<id>}:participants` | set | user ids |
 //! | `Pusernames` | hash | user id → display name |
+//! | `Ppublic-channels` | set | ids of public channels (a superset: see `directory`) |
 //! | `Puser-rooms:{user:<id>}` | set | the channels and DMs the user belongs to (a superset: see `directory`) |
 //! | `Phistory:{<room>}` | stream | entry id `<offset>-0`, field `e`: the published envelope; `MAXLEN ~ HISTORY_MAX_LEN`, `HISTORY_TTL_SECS` after the last publication |
 //! | `Phistory:{<room>}:meta` | hash | `e` the epoch, `s` the newest offset; same TTL as the stream |
@@ -70,6 +71,11 @@ impl Keys {
     /// The rooms a user belongs to (tagged with the user's own room).
     pub fn user_rooms(&self, user: &Id) -> String {
         format!("{}user-rooms:{{user:{user}}}", self.prefix)
+    }
+
+    /// The public channels' ids, for listing (a superset of the truth, like `user_rooms`).
+    pub fn public_channels(&self) -> String {
+        format!("{}public-channels", self.prefix)
     }
 
     pub fn usernames(&self) -> String {

@@ -49,6 +49,10 @@ impl State {
             .map(|(dm, _)| dm.clone())
     }
 
+    pub(super) fn public_channels(&self) -> impl Iterator<Item = &Channel> {
+        self.channels.values().filter(|c| c.public)
+    }
+
     pub(super) fn members_of(&self, channel: &Id) -> Vec<(Id, Role)> {
         self.members
             .get(channel)
