@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         service_rate_per_second: 0,
         log_json: false,
         idle_timeout_secs: 30,
+        cors_origins: Vec::new(),
     };
     let listener = TcpListener::bind(dispatcher_addr).await?;
     tasks.spawn(dispatcher::run(
