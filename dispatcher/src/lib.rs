@@ -12,6 +12,7 @@ mod error;
 mod idempotency;
 mod json;
 mod metrics;
+pub mod openapi;
 mod path;
 mod publish;
 mod quiet;

@@ -7,6 +7,7 @@ use std::{fmt, str::FromStr};
 
 /// A member's role in a channel, in increasing order of power.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Member,
@@ -57,6 +58,7 @@ impl FromStr for Role {
 
 /// A channel's metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Channel {
     pub id: Id,
     pub name: String,

@@ -132,6 +132,7 @@ pub struct Typing {
 
 /// Seed 000's `DIRECT_MESSAGE_CREATE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectMessage {
     pub id: Id,
     pub direct_thread_id: Id,
@@ -181,6 +182,7 @@ pub struct Presence {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     #[default]

@@ -9,6 +9,7 @@ use clap::Args;
 
 /// Where a room's stream stands: the offset of its newest event within an epoch.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Position {
     pub offset: u64,
     pub epoch: String,

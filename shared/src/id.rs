@@ -98,6 +98,32 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// In an API description: a string of the id alphabet, or (accepted in bodies) a
+/// non-negative integer. Ids are always answered as strings.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Id {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!("^[A-Za-z0-9_-]{{1,{MAX_ID_LEN}}}$")));
+        let number = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(u64::MAX as f64));
+        OneOfBuilder::new()
+            .item(text)
+            .item(number)
+            .description(Some(
+                "an id: `[A-Za-z0-9_-]{1,64}`, or a non-negative integer",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Id {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

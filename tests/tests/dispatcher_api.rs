@@ -1021,7 +1021,7 @@ async fn gateway_url_health_and_metrics() {
     anonymous.get("nothing").await.fails(404, "not_found");
     stack
         .user("u")
-        .get("channels")
+        .delete("channels", Value::Null)
         .await
         .fails(405, "method_not_allowed");
 

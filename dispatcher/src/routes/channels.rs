@@ -20,18 +20,19 @@ use shared::{
     id::Id,
     room::Room,
 };
+use utoipa::ToSchema;
 
 /// The most channels one listing answers (public ones are read one by one).
 pub const LIST_LIMIT: usize = 500;
 
 /// `GET /channels`: the caller's channels and every public channel.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ChannelList {
     channels: Vec<ListedChannel>,
 }
 
 /// A channel in a listing, with the caller's role in it (`null`: not a member).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ListedChannel {
     #[serde(flatten)]
     channel: Channel,
@@ -40,6 +41,7 @@ pub struct ListedChannel {
 
 /// 200 with the caller's channels (a user's, with their role; banned ones left out) and the
 /// public channels, in id order, at most [`LIST_LIMIT`]. A service sees the public ones.
+#[utoipa::path(get, operation_id = "listChannels", path = "/api/v1/channels", tag = "channels",  responses((status = 200, body = ChannelList)))]
 pub async fn list(
     State(state): State<AppState>,
     actor: Actor,
@@ -72,9 +74,10 @@ pub async fn list(
     Ok(Json(ChannelList { channels: listed }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     #[serde(default)]
     kind: ChannelKind,
@@ -86,6 +89,7 @@ pub struct NewChannel {
 }
 
 /// 201 with the channel; a user creator (or the user a service names) becomes its owner.
+#[utoipa::path(post, operation_id = "createChannel", path = "/api/v1/channels", tag = "channels", request_body = NewChannel, responses((status = 201, body = Channel)))]
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -135,14 +139,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(channel)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelChanges {
+    #[schema(nullable = false, min_length = 1, max_length = 100, pattern = "\\S")]
     name: Option<String>,
+    #[schema(nullable = false)]
     public: Option<bool>,
 }
 
 /// 200 with the updated channel; needs admin or owner.
+#[utoipa::path(patch, operation_id = "updateChannel", path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Id, Path, description = "channel id")), request_body = ChannelChanges, responses((status = 200, body = Channel)))]
 pub async fn update(
     State(state): State<AppState>,
     actor: Actor,
@@ -181,6 +188,7 @@ pub async fn update(
 
 /// 204; needs admin or owner. Publishes `channel_deleted` and deletes the channel's state
 /// and history in one step.
+#[utoipa::path(delete, operation_id = "deleteChannel", path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Id, Path, description = "channel id")), responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     actor: Actor,

@@ -12,23 +12,28 @@ use shared::{
     room::Room,
 };
 use std::collections::BTreeSet;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewThread {
+    /// 2 to 10 distinct users, counting a user caller (who is added).
+    #[schema(min_items = 1, max_items = 10)]
     participants: Vec<Id>,
     id: Option<Id>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Thread {
     id: Id,
     participants: Vec<Id>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDirectMessage {
+    /// At most `DISPATCHER_MAX_CONTENT_LEN` (default 4000) characters.
+    #[schema(min_length = 1, pattern = "\\S")]
     content: String,
     id: Option<Id>,
     /// Service tokens only: the author.
@@ -37,6 +42,7 @@ pub struct NewDirectMessage {
 
 /// 201 `{id, participants}` (sorted, distinct); a user caller takes part. Publishes
 /// `dm_created` on each participant's `user:<id>`.
+#[utoipa::path(post, operation_id = "createDm", path = "/api/v1/dms", tag = "direct messages", request_body = NewThread, responses((status = 201, body = Thread)))]
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -71,6 +77,7 @@ fn thread_participants(actor: &Actor, given: Vec<Id>) -> Result<Vec<Id>, ApiErro
 
 /// 201 with the message; the author (a service's too) must take part in the thread.
 /// Publishes `DIRECT_MESSAGE_CREATE` on `dm:<id>`.
+#[utoipa::path(post, operation_id = "postDmMessage", path = "/api/v1/dms/{id}/messages", tag = "direct messages", params(("id" = Id, Path, description = "DM thread id")), request_body = NewDirectMessage, responses((status = 201, body = DirectMessage)))]
 pub async fn message(
     State(state): State<AppState>,
     actor: Actor,

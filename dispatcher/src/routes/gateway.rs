@@ -14,8 +14,9 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use shared::fleet;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct GatewayUrl {
     url: String,
 }
@@ -26,6 +27,7 @@ pub struct GatewayUrl {
 ///
 /// A Discord client (its bare `Authorization: <jwt>`, or `?v=3`) gets the node's Discord v3
 /// endpoint (`/`); every other caller the native one.
+#[utoipa::path(get, operation_id = "gatewayUrl", path = "/api/gateway", tag = "gateway", params(("token" = Option<String>, Query, description = "the user JWT, when not in `Authorization`"), ("v" = Option<String>, Query, description = "a Discord gateway version: answers the node's Discord endpoint")), responses((status = 200, body = GatewayUrl)))]
 pub async fn url(
     State(state): State<AppState>,
     TokenUser(user): TokenUser,

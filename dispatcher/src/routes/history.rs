@@ -23,6 +23,7 @@ use shared::{
     room::Room,
 };
 use std::collections::{HashMap, HashSet};
+use utoipa::ToSchema;
 
 /// Messages per page when `limit` is not given, and the most a page holds.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -31,13 +32,14 @@ pub const MAX_LIMIT: usize = 100;
 const READ_CHUNK: usize = 200;
 
 /// A page of messages, newest first, and the room's position when it was read.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page {
     messages: Vec<Value>,
     position: Position,
 }
 
 /// `GET /channels/{id}/messages?limit=&before=`: members only (a service may read any).
+#[utoipa::path(get, operation_id = "channelHistory", path = "/api/v1/channels/{id}/messages", tag = "messages", params(("id" = Id, Path, description = "channel id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "messages per page (default 50)"), ("before" = Option<u64>, Query, description = "only messages older than this offset")), responses((status = 200, body = Page)))]
 pub async fn channel(
     State(state): State<AppState>,
     actor: Actor,
@@ -54,6 +56,7 @@ pub async fn channel(
 }
 
 /// `GET /dms/{id}/messages?limit=&before=`: participants only (a service may read any).
+#[utoipa::path(get, operation_id = "dmHistory", path = "/api/v1/dms/{id}/messages", tag = "direct messages", params(("id" = Id, Path, description = "DM thread id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "messages per page (default 50)"), ("before" = Option<u64>, Query, description = "only messages older than this offset")), responses((status = 200, body = Page)))]
 pub async fn dm(
     State(state): State<AppState>,
     actor: Actor,
@@ -89,9 +92,18 @@ fn paging(query: &HashMap<String, String>) -> Result<(usize, Option<u64>), ApiEr
     };
     let before = match query.get("before") {
         None => None,
-        Some(offset) => Some(offset.parse().map_err(|_| {
-            ApiError::Invalid("before must be a message offset (a non-negative integer)".into())
-        })?),
+        // An offset is a non-negative int64, as the API description says.
+        Some(offset) => Some(
+            offset
+                .parse::<i64>()
+                .ok()
+                .and_then(|o| u64::try_from(o).ok())
+                .ok_or_else(|| {
+                    ApiError::Invalid(
+                        "before must be a message offset (a non-negative integer)".into(),
+                    )
+                })?,
+        ),
     };
     Ok((limit, before))
 }

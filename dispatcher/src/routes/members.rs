@@ -13,22 +13,24 @@ use shared::{
     id::Id,
     room::Room,
 };
+use utoipa::ToSchema;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     username: Option<String>,
     role: Option<Role>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     role: Role,
 }
 
 /// A membership as the API answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Membership {
     channel_id: Id,
     user_id: Id,
@@ -40,13 +42,14 @@ pub struct Membership {
 pub const LIST_LIMIT: usize = 1000;
 
 /// `GET /channels/{id}/members`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberList {
     members: Vec<Membership>,
 }
 
 /// 200 with the channel's members, their roles and names, in id order (at most
 /// [`LIST_LIMIT`]); for its unbanned members (a service: any channel).
+#[utoipa::path(get, operation_id = "listMembers", path = "/api/v1/channels/{id}/members", tag = "members", params(("id" = Id, Path, description = "channel id")), responses((status = 200, body = MemberList)))]
 pub async fn list(
     State(state): State<AppState>,
     actor: Actor,
@@ -103,13 +106,14 @@ fn admission(
 
 /// 201 when newly added (publishes `member_joined`), 200 when already a member (publishes
 /// `member_role_updated` if the role changed).
+#[utoipa::path(put, operation_id = "addMember", path = "/api/v1/channels/{id}/members/{uid}", tag = "members", params(("id" = Id, Path, description = "channel id"), ("uid" = Id, Path, description = "user id")), request_body(content = Option<AddMember>, description = "optional: no body, `null` or `{}` joins as a member"), responses((status = 200, body = Membership, description = "already a member"), (status = 201, body = Membership, description = "added")))]
 pub async fn add(
     State(state): State<AppState>,
     actor: Actor,
     Path((channel_id, user_id)): Path<(Id, Id)>,
-    body: Option<Json<AddMember>>,
+    body: Option<Json<Option<AddMember>>>,
 ) -> Result<(StatusCode, Json<Membership>), ApiError> {
-    let Json(body) = body.unwrap_or_default();
+    let body = body.and_then(|Json(body)| body).unwrap_or_default();
     if let Some(name) = &body.username {
         validate::username(name)?;
     }
@@ -183,6 +187,7 @@ pub async fn add(
 
 /// 200; needs moderator or higher, a role no higher than the caller's, and a target of lower
 /// rank (an owner may change anyone). Publishes `member_role_updated`.
+#[utoipa::path(patch, operation_id = "setMemberRole", path = "/api/v1/channels/{id}/members/{uid}", tag = "members", params(("id" = Id, Path, description = "channel id"), ("uid" = Id, Path, description = "user id")), request_body = RoleChange, responses((status = 200, body = Membership)))]
 pub async fn set_role(
     State(state): State<AppState>,
     actor: Actor,
@@ -213,6 +218,7 @@ pub async fn set_role(
 }
 
 /// 204; a user leaves, or a moderator removes a member of lower rank. Publishes `member_left`.
+#[utoipa::path(delete, operation_id = "removeMember", path = "/api/v1/channels/{id}/members/{uid}", tag = "members", params(("id" = Id, Path, description = "channel id"), ("uid" = Id, Path, description = "user id")), responses((status = 204, description = "removed")))]
 pub async fn remove(
     State(state): State<AppState>,
     actor: Actor,

@@ -17,10 +17,13 @@ use shared::{
     id::Id,
     room::Room,
 };
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
+    /// At most `DISPATCHER_MAX_CONTENT_LEN` (default 4000) characters.
+    #[schema(min_length = 1, pattern = "\\S")]
     content: String,
     parent_message_id: Option<Id>,
     id: Option<Id>,
@@ -28,7 +31,7 @@ pub struct NewMessage {
     author_id: Option<Id>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PostedMessage {
     id: Id,
     channel_id: Id,
@@ -40,6 +43,7 @@ pub struct PostedMessage {
 }
 
 /// 201; publishes `channel_message`, or `message_reply` when there is a parent.
+#[utoipa::path(post, operation_id = "postMessage", path = "/api/v1/channels/{id}/messages", tag = "messages", params(("id" = Id, Path, description = "channel id")), request_body = NewMessage, responses((status = 201, body = PostedMessage)))]
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -99,13 +103,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Edit {
+    /// At most `DISPATCHER_MAX_CONTENT_LEN` (default 4000) characters.
+    #[schema(min_length = 1, pattern = "\\S")]
     content: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EditedMessage {
     id: Id,
     channel_id: Id,
@@ -113,6 +119,7 @@ pub struct EditedMessage {
 }
 
 /// 200; only the author (or a service) edits. Publishes `message_updated`.
+#[utoipa::path(patch, operation_id = "editMessage", path = "/api/v1/channels/{id}/messages/{mid}", tag = "messages", params(("id" = Id, Path, description = "channel id"), ("mid" = Id, Path, description = "message id")), request_body = Edit, responses((status = 200, body = EditedMessage)))]
 pub async fn edit(
     State(state): State<AppState>,
     actor: Actor,
@@ -142,6 +149,7 @@ pub async fn edit(
 }
 
 /// 204; the author or a moderator (or a service) deletes. Publishes `message_deleted`.
+#[utoipa::path(delete, operation_id = "deleteMessage", path = "/api/v1/channels/{id}/messages/{mid}", tag = "messages", params(("id" = Id, Path, description = "channel id"), ("mid" = Id, Path, description = "message id")), responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     actor: Actor,

@@ -1,4 +1,5 @@
-//! The HTTP surface: DESIGN §5's API under `/api/v1`, `GET /api/gateway`, health and metrics.
+//! The HTTP surface: DESIGN §5's API under `/api/v1`, `GET /api/gateway`, health, metrics and
+//! the API description.
 
 mod channels;
 mod dms;
@@ -14,57 +15,38 @@ use crate::{
     error::{method_not_allowed, no_route},
     json::BODY_LIMIT,
     metrics,
+    openapi::{self, ApiDoc},
     state::AppState,
 };
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    middleware,
-    routing::{get, patch, post, put},
-};
+use axum::{Router, extract::DefaultBodyLimit, middleware};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
 
-/// Every route, with JSON fallbacks, the body limit, request metrics and (outermost) CORS.
+/// Every route, with JSON fallbacks, the body limit, request metrics, the API description
+/// built from the same handlers (so no route can be missing from it) and (outermost) CORS.
 pub fn router(state: AppState) -> Router {
+    let (api, mut description) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(channels::list, channels::create))
+        .routes(routes!(channels::update, channels::delete))
+        .routes(routes!(messages::create, history::channel))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(members::list))
+        .routes(routes!(members::add, members::set_role, members::remove))
+        .routes(routes!(moderation::ban, moderation::unban))
+        .routes(routes!(moderation::kick))
+        .routes(routes!(typing::typing))
+        .routes(routes!(dms::create))
+        .routes(routes!(dms::message, history::dm))
+        .routes(routes!(gateway::url))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::serve))
+        .split_for_parts();
+    openapi::Shared.modify(&mut description);
     let cors = state.cors.clone();
-    let router = Router::new()
-        .route(
-            "/api/v1/channels",
-            get(channels::list).post(channels::create),
-        )
-        .route(
-            "/api/v1/channels/{id}",
-            patch(channels::update).delete(channels::delete),
-        )
-        .route(
-            "/api/v1/channels/{id}/messages",
-            post(messages::create).get(history::channel),
-        )
-        .route(
-            "/api/v1/channels/{id}/messages/{mid}",
-            patch(messages::edit).delete(messages::delete),
-        )
-        .route("/api/v1/channels/{id}/members", get(members::list))
-        .route(
-            "/api/v1/channels/{id}/members/{uid}",
-            put(members::add)
-                .patch(members::set_role)
-                .delete(members::remove),
-        )
-        .route(
-            "/api/v1/channels/{id}/bans/{uid}",
-            put(moderation::ban).delete(moderation::unban),
-        )
-        .route("/api/v1/channels/{id}/kicks", post(moderation::kick))
-        .route("/api/v1/channels/{id}/typing", post(typing::typing))
-        .route("/api/v1/dms", post(dms::create))
-        .route(
-            "/api/v1/dms/{id}/messages",
-            post(dms::message).get(history::dm),
-        )
-        .route("/api/gateway", get(gateway::url))
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::serve))
+    let router = api
+        .merge(SwaggerUi::new(openapi::DOCS_PATH).url(openapi::JSON_PATH, description))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(

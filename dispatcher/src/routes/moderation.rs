@@ -13,22 +13,25 @@ use crate::{
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::{acl::Role, broker::Change, event::Event, id::Id};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Motive {
+    #[schema(max_length = 512)]
     motive: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Kick {
     user_id: Id,
+    #[schema(max_length = 512)]
     motive: Option<String>,
 }
 
 /// What a moderation request answers.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Outcome {
     channel_id: Id,
     user_id: Id,
@@ -38,6 +41,7 @@ pub struct Outcome {
 
 /// 200; bans a user (member or not) of lower rank, removing their membership. Banning again
 /// is allowed and announces the ban again. Publishes `user_banned`.
+#[utoipa::path(put, operation_id = "ban", path = "/api/v1/channels/{id}/bans/{uid}", tag = "moderation", params(("id" = Id, Path, description = "channel id"), ("uid" = Id, Path, description = "user id")), request_body = Motive, responses((status = 200, body = Outcome)))]
 pub async fn ban(
     State(state): State<AppState>,
     actor: Actor,
@@ -67,6 +71,7 @@ pub async fn ban(
 }
 
 /// 200; lifts a ban, 404 when there is none. Publishes `user_unbanned`.
+#[utoipa::path(delete, operation_id = "unban", path = "/api/v1/channels/{id}/bans/{uid}", tag = "moderation", params(("id" = Id, Path, description = "channel id"), ("uid" = Id, Path, description = "user id")), request_body = Motive, responses((status = 200, body = Outcome)))]
 pub async fn unban(
     State(state): State<AppState>,
     actor: Actor,
@@ -91,6 +96,7 @@ pub async fn unban(
 }
 
 /// 200; removes a member of lower rank (who may join again). Publishes `user_kicked`.
+#[utoipa::path(post, operation_id = "kick", path = "/api/v1/channels/{id}/kicks", tag = "moderation", params(("id" = Id, Path, description = "channel id")), request_body = Kick, responses((status = 200, body = Outcome)))]
 pub async fn kick(
     State(state): State<AppState>,
     actor: Actor,

@@ -361,7 +361,7 @@ async fn bad_requests_get_json_errors() {
             Some(json!({"name": "g"})),
         )
         .await,
-        app.as_user("u", "GET", "/api/v1/channels", None).await,
+        app.as_user("u", "DELETE", "/api/v1/channels", None).await,
         app.as_user("u", "GET", "/nowhere", None).await,
         app.as_user(
             "u",

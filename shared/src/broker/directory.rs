@@ -162,7 +162,10 @@ impl RedisBroker {
     }
 
     async fn public_channels(&self, limit: usize) -> Result<Vec<Channel>, BrokerError> {
-        let ids: Vec<String> = self.client().smembers(self.keys().public_channels()).await?;
+        let ids: Vec<String> = self
+            .client()
+            .smembers(self.keys().public_channels())
+            .await?;
         let mut ids: Vec<Id> = ids.iter().filter_map(|id| Id::parse(id).ok()).collect();
         ids.sort_unstable();
         let mut channels = Vec::new();
