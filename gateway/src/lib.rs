@@ -15,6 +15,7 @@ pub mod registry;
 pub mod serve;
 pub mod session;
 pub mod source;
+pub mod sparse;
 pub mod trim;
 
 pub use config::Config;

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod streams;
 pub mod subscriptions;
 
+use crate::sparse::ShrinkWhenSparse;
 use crate::{
     metrics::Metrics,
     session::{ConnId, MemberRef},
@@ -125,10 +126,9 @@ impl Hub {
 
     /// Forgets a session (after it left its rooms).
     pub fn close(&self, conn: ConnId) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&conn);
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.remove(&conn);
+        sessions.shrink_when_sparse();
     }
 
     /// The user of an open session on this node.
@@ -236,6 +236,7 @@ impl Hub {
         }
         if entry.members.is_empty() {
             rooms.remove(room);
+            rooms.shrink_when_sparse();
             self.request(Change::Unsubscribe {
                 room: room.to_owned(),
             });
@@ -272,6 +273,7 @@ impl Hub {
         }
         if entry.members.is_empty() {
             rooms.remove(room);
+            rooms.shrink_when_sparse();
             self.request(Change::Unsubscribe {
                 room: room.to_owned(),
             });

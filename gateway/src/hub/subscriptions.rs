@@ -4,6 +4,7 @@
 //! up from history (what was published meanwhile never reached the node).
 
 use crate::metrics::Metrics;
+use crate::sparse::ShrinkWhenSparse;
 use shared::broker::Subscriber;
 use std::{
     collections::{HashMap, HashSet},
@@ -144,6 +145,8 @@ async fn apply(
                     pending.remove(&room);
                     live.remove(&room);
                 }
+                live.shrink_when_sparse();
+                pending.shrink_when_sparse();
             }
             Err(error) => {
                 metrics.broker_errors.inc();

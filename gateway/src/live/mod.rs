@@ -8,6 +8,7 @@ pub mod typing;
 pub mod voice;
 
 use crate::node::Node;
+use crate::sparse::ShrinkWhenSparse;
 use shared::{broker::BrokerError, live::LeaseOp, live::LiveKind};
 use std::{
     collections::{HashMap, HashSet},
@@ -37,6 +38,7 @@ impl Leases {
             fields.remove(field);
             if fields.is_empty() {
                 owned.remove(&key);
+                owned.shrink_when_sparse();
             }
         }
     }

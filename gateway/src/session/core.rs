@@ -228,7 +228,7 @@ impl Session {
             .await
             .map_err(|error| {
                 self.node.metrics.broker_errors.inc();
-                tracing::warn!(%error, room, "history read failed");
+                tracing::warn!(%error, room, user.id = %self.member.user, "history read failed");
                 SubscribeError::Unavailable
             })
     }
@@ -319,7 +319,7 @@ impl Session {
             Ok(false) => Err(SubscribeError::Forbidden),
             Err(error) => {
                 self.node.metrics.broker_errors.inc();
-                tracing::warn!(%error, %room, "access check failed");
+                tracing::warn!(%error, %room, user.id = %self.member.user, "access check failed");
                 Err(SubscribeError::Unavailable)
             }
         }

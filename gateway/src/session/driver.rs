@@ -15,6 +15,7 @@ use governor::{Quota, RateLimiter, clock::QuantaClock, state::InMemoryState, sta
 use shared::Room;
 use std::{future::Future, num::NonZeroU32, sync::LazyLock, time::Duration};
 use tokio::time::{Instant, sleep};
+use tracing::Instrument;
 
 /// A client frame as the codec sees it.
 pub enum Frame {
@@ -75,6 +76,7 @@ pub fn run<C: Codec>(
     queue: OutboundQueue,
     mut codec: C,
 ) -> impl Future<Output = ()> + Send {
+    let span = span(&session);
     // An `async` block rather than an `async fn`: its captures are used in place, where an
     // `async fn` would keep each parameter twice (as argument and as local).
     async move {
@@ -157,6 +159,21 @@ pub fn run<C: Codec>(
             .with_label_values(&[reason.label()])
             .inc();
     }
+    .instrument(span)
+}
+
+/// The span a session's work runs in, naming the connection, user and node. At `debug`, not
+/// `info`: an enabled span takes a slot in the tracing registry's pool, which keeps every slot
+/// it ever grew to, each with a small allocation made while the sessions were opening; after
+/// 10,000 sessions those pinned about 40 MiB the allocator could not give back
+/// (docs/PERFORMANCE.md). A session's warnings name their user themselves.
+fn span(session: &Session) -> tracing::Span {
+    tracing::debug_span!(
+        "conn",
+        conn.id = session.conn().0,
+        user.id = %session.user_id(),
+        node.id = %session.node().id,
+    )
 }
 
 /// What one read from the socket amounts to.

@@ -90,10 +90,10 @@ impl Session {
             if let Some(channel) = voice
                 && let Err(error) = voice::leave(&node, &channel, &field).await
             {
-                tracing::warn!(%error, "leaving voice on close failed; the lease will lapse");
+                tracing::warn!(%error, user.id = %user, "leaving voice on close failed; the lease will lapse");
             }
             if presence_set && let Err(error) = presence::clear(&node, &user, &field).await {
-                tracing::warn!(%error, "clearing presence on close failed; the lease will lapse");
+                tracing::warn!(%error, user.id = %user, "clearing presence on close failed; the lease will lapse");
             }
         });
     }

@@ -32,7 +32,6 @@ use ops::{DiscordCodec, Start};
 use serde::Deserialize;
 use shared::auth::User;
 use std::sync::Arc;
-use tracing::Instrument;
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -91,8 +90,6 @@ async fn serve(
         Start::Resume { .. } => (false, guilds::DEFAULT_LARGE_THRESHOLD),
     };
     let conn = ConnId::next();
-    let span =
-        tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let (grants, granted) = flume::bounded(GRANTS_CAPACITY);
     let session = Session::new(node, conn, user, Format::Discord, out, Some(grants));
@@ -103,9 +100,7 @@ async fn serve(
         large_threshold,
         grants: granted,
     };
-    driver::run(socket, session, queue, codec)
-        .instrument(span)
-        .await
+    driver::run(socket, session, queue, codec).await
 }
 
 /// Authenticates the socket and checks it belongs on this node.

@@ -89,7 +89,7 @@ impl Codec for DiscordCodec {
                 match update {
                     Ok(update) => {
                         if let Err(error) = session.set_presence(&update).await {
-                            tracing::warn!(%error, "status update not published");
+                            tracing::warn!(%error, user.id = %session.user_id(), "status update not published");
                         }
                     }
                     Err(_) => {
@@ -188,12 +188,12 @@ async fn greet(codec: &DiscordCodec, session: &mut Session) {
 /// Joins the user's own room and describes every room the user belongs to.
 async fn own_room_and_rooms(codec: &DiscordCodec, session: &mut Session) -> Vec<Described> {
     if let Err(error) = session.enter(&Room::User(session.user_id().clone())).await {
-        tracing::warn!(%error, "own room not joined; membership changes will not follow");
+        tracing::warn!(%error, user.id = %session.user_id(), "own room not joined; membership changes will not follow");
     }
     let rooms = match session.node().broker.user_rooms(session.user_id()).await {
         Ok(rooms) => rooms,
         Err(error) => {
-            tracing::warn!(%error, "reading the user's rooms failed");
+            tracing::warn!(%error, user.id = %session.user_id(), "reading the user's rooms failed");
             session.outbound().close(CloseReason::Reconnect);
             return Vec::new();
         }
@@ -222,7 +222,7 @@ async fn settle(session: &mut Session, described: &[Described]) {
         .set_presence(&SessionPresence::online(now_ms()))
         .await
     {
-        tracing::warn!(%error, "publishing presence failed");
+        tracing::warn!(%error, user.id = %session.user_id(), "publishing presence failed");
     }
 }
 
@@ -234,7 +234,7 @@ async fn follow(session: &mut Session, room: &Room, position: &Position) {
         Ok(_) => {}
         Err(crate::session::SubscribeError::Forbidden) => {}
         Err(error) => {
-            tracing::warn!(%error, %room, "implicit room not joined; asking the client to reconnect");
+            tracing::warn!(%error, %room, user.id = %session.user_id(), "implicit room not joined; asking the client to reconnect");
             session.send(frames::reconnect(None));
             session.outbound().close(CloseReason::Reconnect);
         }

@@ -39,7 +39,6 @@ use ops::LanyardCodec;
 use serde::Deserialize;
 use shared::{Id, auth::User};
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// The user of every session opened without a token. Its sessions have no rights tied to the
 /// id (they only follow `presence:` rooms, which everyone may read, and set no live state), so
@@ -111,11 +110,7 @@ fn anonymous() -> User {
 /// assignment (Lanyard has no redirect; any node serves any presence).
 async fn serve(socket: Box<WebSocket>, node: Arc<Node>, user: User, zlib_json: bool) {
     let conn = ConnId::next();
-    let span =
-        tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let session = Session::new(node, conn, user, Format::Lanyard, out, None);
-    driver::run(socket, session, queue, LanyardCodec { zlib_json })
-        .instrument(span)
-        .await
+    driver::run(socket, session, queue, LanyardCodec { zlib_json }).await
 }

@@ -39,7 +39,6 @@ use ops::NativeCodec;
 use serde::Deserialize;
 use shared::{Room, auth::User, live::now_ms, presence::SessionPresence};
 use std::sync::Arc;
-use tracing::Instrument;
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -118,14 +117,10 @@ async fn serve(
         return;
     };
     let conn = ConnId::next();
-    let span =
-        tracing::info_span!("conn", conn.id = conn.0, user.id = %user.id, node.id = %node.id);
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let mut session = Session::new(node, conn, user, format, out, None);
     session.set_platform(shared::presence::Platform::Web);
-    driver::run(socket, session, queue, NativeCodec { resume, compress })
-        .instrument(span)
-        .await
+    driver::run(socket, session, queue, NativeCodec { resume, compress }).await
 }
 
 /// A `RESUME` sent instead of IDENTIFY: the session to resume and the client's last `seq`.
@@ -179,7 +174,9 @@ pub(super) async fn join_automatic_rooms(session: &mut Session) -> Vec<String> {
     for room in [Room::User(session.user_id().clone()), Room::Global] {
         match session.enter(&room).await {
             Ok(()) => rooms.push(room.to_string()),
-            Err(error) => tracing::warn!(%room, %error, "automatic room not joined"),
+            Err(error) => {
+                tracing::warn!(%room, %error, user.id = %session.user_id(), "automatic room not joined")
+            }
         }
     }
     // Presence first: once a client has READY, others see it online.
@@ -187,7 +184,7 @@ pub(super) async fn join_automatic_rooms(session: &mut Session) -> Vec<String> {
         .set_presence(&SessionPresence::online(now_ms()))
         .await
     {
-        tracing::warn!(%error, "publishing presence failed");
+        tracing::warn!(%error, user.id = %session.user_id(), "publishing presence failed");
     }
     rooms
 }
