@@ -75,6 +75,7 @@ pub enum ErrorCode {
         (name = "messages", description = "Messages and recent history"),
         (name = "moderation", description = "Bans and kicks"),
         (name = "direct messages", description = "DM threads"),
+        (name = "users", description = "Display names"),
         (name = "gateway", description = "Which gateway node to connect to"),
         (name = "operations", description = "Health and metrics"),
     )

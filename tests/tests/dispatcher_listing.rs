@@ -1,6 +1,7 @@
 //! What a client lists to build its sidebar, and browser access from another origin, over a
 //! real Redis: `GET /api/v1/channels` (the caller's channels with their role, and every
-//! public channel), `GET /api/v1/channels/{id}/members`, and CORS as configured by
+//! public channel), `GET /api/v1/channels/{id}/members`, `GET /api/v1/dms` (the caller's
+//! conversations), `GET /api/v1/users?ids=` (display names), and CORS as configured by
 //! `--cors-origins`.
 
 use integration_tests::{
@@ -65,10 +66,7 @@ async fn channels_list_mine_with_roles_and_the_public_ones() {
 
     // Made private: gone from strangers' lists; deleted: gone from everyone's; banned: gone.
     let (status, _) = alice
-        .patch(
-            "/api/v1/channels/b-public",
-            Some(json!({"public": false})),
-        )
+        .patch("/api/v1/channels/b-public", Some(json!({"public": false})))
         .await;
     assert_eq!(status, 200);
     let (status, _) = alice
@@ -133,9 +131,8 @@ async fn members_are_listed_to_members_only() {
 async fn cors_answers_configured_origins_only() {
     let redis = RedisServer::start();
     let origin = "http://chat.example";
-    let dispatcher = Dispatcher::start(
-        DispatcherOpts::new(redis.url()).arg(format!("--cors-origins={origin}")),
-    );
+    let dispatcher =
+        Dispatcher::start(DispatcherOpts::new(redis.url()).arg(format!("--cors-origins={origin}")));
     let api = Api::new(&dispatcher.base_url());
     let preflight = async |from: &str| {
         let headers = [
@@ -170,4 +167,65 @@ async fn cors_answers_configured_origins_only() {
         .with_headers(Method::GET, "/healthz", None, &[("Origin", origin)])
         .await;
     assert!(!headers.contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn conversations_and_names_are_listed() {
+    let redis = RedisServer::start();
+    let dispatcher = Dispatcher::start(DispatcherOpts::new(redis.url()));
+    let (alice, bob) = (user(&dispatcher, "1"), user(&dispatcher, "2"));
+    for (id, with) in [("d-ab", vec!["2"]), ("d-abc", vec!["2", "3"])] {
+        let body = json!({"id": id, "participants": with});
+        assert_eq!(alice.post("/api/v1/dms", Some(body)).await.0, 201);
+    }
+    let (status, body) = bob.get("/api/v1/dms", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["dms"],
+        json!([
+            {"id": "d-ab", "participants": ["1", "2"]},
+            {"id": "d-abc", "participants": ["1", "2", "3"]},
+        ])
+    );
+    let (_, body) = user(&dispatcher, "3").get("/api/v1/dms", None).await;
+    assert_eq!(
+        body["dms"],
+        json!([{"id": "d-abc", "participants": ["1", "2", "3"]}])
+    );
+    let (_, body) = user(&dispatcher, "4").get("/api/v1/dms", None).await;
+    assert_eq!(body["dms"], json!([]));
+    let service = Api::new(&dispatcher.base_url()).bearer(SERVICE_TOKEN);
+    let (status, body) = service.get("/api/v1/dms", None).await;
+    assert_eq!((status, &body["code"]), (403, &json!("forbidden")));
+
+    // Names are kept from the tokens that made something (`<id>-name` here); 9 never did.
+    for (who, id) in [(&alice, "by-alice"), (&bob, "by-bob")] {
+        let body = json!({"id": id, "name": id});
+        assert_eq!(who.post("/api/v1/channels", Some(body)).await.0, 201);
+    }
+    let (status, body) = bob.get("/api/v1/users?ids=1,9,2", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["users"],
+        json!([
+            {"id": "1", "username": "1-name"},
+            {"id": "9", "username": null},
+            {"id": "2", "username": "2-name"},
+        ])
+    );
+    for bad in [
+        "/api/v1/users",
+        "/api/v1/users?ids=",
+        "/api/v1/users?ids=a%20b",
+    ] {
+        let (status, body) = bob.get(bad, None).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["code"].is_string(), "{bad}: {body}");
+    }
+    let many = (0..101)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (status, _) = bob.get(&format!("/api/v1/users?ids={many}"), None).await;
+    assert_eq!(status, 400);
 }

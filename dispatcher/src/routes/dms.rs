@@ -40,6 +40,41 @@ pub struct NewDirectMessage {
     author_id: Option<Id>,
 }
 
+/// `GET /dms`: the caller's conversations.
+#[derive(Serialize, ToSchema)]
+pub struct ThreadList {
+    dms: Vec<Thread>,
+}
+
+/// The most conversations one listing answers.
+pub const LIST_LIMIT: usize = 500;
+
+/// 200 with the calling user's conversations and their participants, in id order (at most
+/// [`LIST_LIMIT`]). A service token has no conversations of its own: 403 `forbidden`.
+#[utoipa::path(get, operation_id = "listDms", path = "/api/v1/dms", tag = "direct messages", responses((status = 200, body = ThreadList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<ThreadList>, ApiError> {
+    let user = actor.user().ok_or(ApiError::Forbidden(
+        "only a user token lists its own conversations",
+    ))?;
+    let mut dms = Vec::new();
+    for room in state.broker.user_rooms(&user.id).await? {
+        let Room::Dm(id) = room else { continue };
+        // The index is a superset: keep the conversations the user is really in.
+        if let Some(participants) = state.broker.dm_participants(&id).await?
+            && participants.contains(&user.id)
+        {
+            dms.push(Thread { id, participants });
+        }
+        if dms.len() == LIST_LIMIT {
+            break;
+        }
+    }
+    Ok(Json(ThreadList { dms }))
+}
+
 /// 201 `{id, participants}` (sorted, distinct); a user caller takes part. Publishes
 /// `dm_created` on each participant's `user:<id>`.
 #[utoipa::path(post, operation_id = "createDm", path = "/api/v1/dms", tag = "direct messages", request_body = NewThread, responses((status = 201, body = Thread)))]

@@ -10,6 +10,7 @@ mod members;
 mod messages;
 mod moderation;
 mod typing;
+mod users;
 
 use crate::{
     error::{method_not_allowed, no_route},
@@ -36,7 +37,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(moderation::ban, moderation::unban))
         .routes(routes!(moderation::kick))
         .routes(routes!(typing::typing))
-        .routes(routes!(dms::create))
+        .routes(routes!(dms::list, dms::create))
+        .routes(routes!(users::names))
         .routes(routes!(dms::message, history::dm))
         .routes(routes!(gateway::url))
         .routes(routes!(health::live))
