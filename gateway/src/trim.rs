@@ -27,7 +27,11 @@ pub async fn run(node: Arc<Node>) {
         let fell = fall >= MIN_FALL && fall * 10 >= peak;
         if fell || again {
             let started = std::time::Instant::now();
-            release_free_heap();
+            // Off the runtime's workers: a trim of a large heap takes milliseconds, and the
+            // sockets on this worker would wait for it.
+            if let Err(error) = tokio::task::spawn_blocking(release_free_heap).await {
+                tracing::warn!(%error, "the heap trim did not run");
+            }
             node.metrics.heap_trims.inc();
             tracing::debug!(peak, now, took = ?started.elapsed(), "gave free heap back");
             peak = now;
