@@ -1,5 +1,8 @@
 //! One-command local start: the dispatcher and two gateway nodes in one process, on the
-//! in-process broker (or on Redis when `REDIS_URL` is set), with a demo channel and dev tokens.
+//! in-process broker (or on Redis when `REDIS_URL` is set), with a demo channel, dev tokens
+//! and the web chat ([`web`]) on its own port.
+
+mod web;
 
 use clap::Parser;
 use shared::{
@@ -46,6 +49,9 @@ struct Args {
     /// Gateway node ports, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "8080,8082")]
     gateway_ports: Vec<u16>,
+    /// Port of the web chat (and its dev sign-in, `POST /dev/token`).
+    #[arg(long, default_value_t = 8088)]
+    web_port: u16,
 }
 
 #[tokio::main]
@@ -67,17 +73,20 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
-    let mut gateway_urls = Vec::new();
+    let mut gateways = Vec::new();
     for (n, port) in args.gateway_ports.iter().enumerate() {
         let addr = SocketAddr::new(args.host, *port);
         let listener = TcpListener::bind(addr).await?;
         let mut config =
             gateway::Config::for_listen(addr, broker_options.clone(), &args.jwt_secret);
-        config.node_id = Some(format!("dev-gateway-{}", n + 1));
+        let id = format!("dev-gateway-{}", n + 1);
+        config.node_id = Some(id.clone());
         config.fleet.enforce_assignment = args.enforce_assignment;
+        // The web chat's "online" list follows everyone; fine on one dev machine.
+        config.limits.presence_allow_all = true;
         let url = format!("ws://{addr}/api/ws");
         config.public_url = Some(url.clone());
-        gateway_urls.push(url);
+        gateways.push(web::GatewayNode { id, url });
         tasks.spawn(gateway::run(
             listener,
             config,
@@ -87,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let dispatcher_addr = SocketAddr::new(args.host, args.dispatcher_port);
+    let web_addr = SocketAddr::new(args.host, args.web_port);
     let dispatcher_config = dispatcher::Config {
         listen: dispatcher_addr.to_string(),
         service_tokens: vec![args.service_token.clone()],
@@ -99,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         service_rate_per_second: 0,
         log_json: false,
         idle_timeout_secs: 30,
-        cors_origins: Vec::new(),
+        cors_origins: web_origins(web_addr),
     };
     let listener = TcpListener::bind(dispatcher_addr).await?;
     tasks.spawn(dispatcher::run(
@@ -109,8 +119,22 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
+    let web_listener = TcpListener::bind(web_addr).await?;
+    let page = web::PageConfig {
+        dispatcher_url: format!("http://{dispatcher_addr}"),
+        gateways: gateways.clone(),
+    };
+    tasks.spawn(web::run(
+        web_listener,
+        broker.clone(),
+        args.jwt_secret.clone(),
+        page,
+        shutdown.clone(),
+    ));
+
     seed_demo(&broker).await?;
-    print_banner(&args, dispatcher_addr, &gateway_urls);
+    let gateway_urls: Vec<String> = gateways.into_iter().map(|g| g.url).collect();
+    print_banner(&args, dispatcher_addr, web_addr, &gateway_urls);
 
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
@@ -122,6 +146,20 @@ async fn main() -> anyhow::Result<()> {
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The origins the web chat's pages have, which the dispatcher lets call it (CORS): the
+/// listen address, and `localhost` for a loopback one. Any origin when listening on all
+/// addresses (the page's host name is then unknown).
+fn web_origins(web: SocketAddr) -> Vec<String> {
+    let port = web.port();
+    if web.ip().is_unspecified() {
+        vec!["*".into()]
+    } else if web.ip().is_loopback() {
+        vec![format!("http://{web}"), format!("http://localhost:{port}")]
+    } else {
+        vec![format!("http://{web}")]
+    }
 }
 
 /// A public text channel `1` ("general") where users 1 and 2 are members.
@@ -153,7 +191,7 @@ async fn seed_demo(broker: &Broker) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
+fn print_banner(args: &Args, dispatcher: SocketAddr, web: SocketAddr, gateways: &[String]) {
     let day = 24 * 3600;
     let alice = mint_hs256(args.jwt_secret.as_bytes(), "1", Some("alice"), day);
     let bob = mint_hs256(args.jwt_secret.as_bytes(), "2", Some("bob"), day);
@@ -164,6 +202,7 @@ fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
     };
     println!(
         "\nchat gateway dev stack ({broker})\n\
+         \n  web chat    http://{web}/   (sign in as any name; alice and bob are users 1 and 2)\n\
          \n  dispatcher  http://{dispatcher}/api/v1   (service token: {service})\n",
         service = args.service_token
     );
@@ -179,7 +218,9 @@ fn print_banner(args: &Args, dispatcher: SocketAddr, gateways: &[String]) {
          \n  user 1 (alice, owner of channel 1):\n    {alice}\n  user 2 (bob, member of channel 1):\n    {bob}\n\
          \n  try:\n    websocat '{gw}?token={bob}'   then send {{\"op\":\"SUBSCRIBE\",\"room\":\"channel:1\"}}\n\
          \n    curl -X POST http://{dispatcher}/api/v1/channels/1/messages -H 'Authorization: Bearer {alice}' \\\n\
-         \x20        -H 'Content-Type: application/json' -d '{{\"content\":\"hello\"}}'\n",
+         \x20        -H 'Content-Type: application/json' -d '{{\"content\":\"hello\"}}'\n\
+         \n  dev sign-in (this start only, never in a deployment): a token for any name\n\
+         \x20   curl -X POST http://{web}/dev/token -H 'Content-Type: application/json' -d '{{\"name\":\"carol\"}}'\n",
         gw = gateways.first().map(String::as_str).unwrap_or_default()
     );
 }
