@@ -247,3 +247,29 @@ async fn another_users_resume_cannot_take_a_session_over() {
         assert_eq!(frame["data"]["id"], format!("v-{label}"), "{label}");
     }
 }
+
+#[tokio::test]
+async fn presence_follows_come_back_with_a_resumed_session() {
+    let (stack, a, b) = setup().await;
+    let (mut client, id) = member_reading(&stack, &a, 0).await;
+    client
+        .send_json(json!({"op": "PRESENCE_SUBSCRIBE", "user_id": "9"}))
+        .await;
+    assert_eq!(client.recv_json().await["type"], "INIT_STATE");
+    let seq = client.last_seq();
+    client.into_inner().close().await;
+
+    let mut ws = resume_at_connect(&b, &id, seq).await;
+    let resumed = until_resumed(&mut ws).await.pop().unwrap();
+    let rooms = resumed["data"]["rooms"].as_object().unwrap();
+    assert!(rooms.contains_key(ROOM), "{resumed}");
+    assert!(
+        !rooms.contains_key("presence:9"),
+        "a presence follow is not a room with a position: {resumed}"
+    );
+    // User 9 comes online: the resumed session still follows them.
+    let _nine = NativeClient::connect(&a, "9").await;
+    let update = ws.recv_type("PRESENCE_UPDATE").await;
+    assert_eq!(update["data"]["user_id"], "9", "{update}");
+    assert_eq!(update["data"]["status"], "online", "{update}");
+}

@@ -139,6 +139,9 @@ impl Session {
             .map_err(|_| ResumeError::Unavailable)?;
         let mut restored = Vec::with_capacity(rooms.len());
         for at in rooms {
+            if self.follow_again(&at.room).await {
+                continue;
+            }
             let outcome = match at.room.parse::<Room>() {
                 Ok(room) => self.subscribe(&room, at.position.as_ref(), |_| None).await,
                 Err(_) => Err(SubscribeError::Forbidden),
@@ -146,6 +149,30 @@ impl Session {
             restored.push((at.room, outcome));
         }
         Ok(Resumed { rooms: restored })
+    }
+}
+
+impl Session {
+    /// Follows presence again when `room` is a presence follow (`presence:<id>` or
+    /// `presence:*`), and says whether it was one. Presence has no history, so nothing is
+    /// replayed and the follow is not listed in RESUMED; a client wanting the current state
+    /// sends `PRESENCE_SUBSCRIBE` again (its `INIT_STATE` is the snapshot).
+    async fn follow_again(&mut self, room: &str) -> bool {
+        if room == shared::broker::ALL_PRESENCE {
+            if let Err(error) = self.follow_all_presence().await {
+                tracing::debug!(%error, "everyone's presence not followed again");
+            }
+            return true;
+        }
+        let Some(user) = room.strip_prefix("presence:") else {
+            return false;
+        };
+        if let Ok(user) = Id::parse(user)
+            && let Err(error) = self.follow_presence(&user).await
+        {
+            tracing::debug!(%error, room, "presence not followed again");
+        }
+        true
     }
 }
 
