@@ -12,6 +12,7 @@ pub mod harness;
 pub mod latency;
 pub mod ledger;
 pub mod opening;
+pub mod plot;
 pub mod probe;
 pub mod procstat;
 pub mod progress;

@@ -2,7 +2,8 @@
 //! given time, then the verdict. It passes only if every subscriber received every
 //! acknowledged message of its rooms exactly once and in order (and every typing notice), no
 //! socket was dropped and no publish refused, gateway memory stayed flat, and every process
-//! is alive with no panic in its log.
+//! is alive with no panic in its log. Deliveries and gateway RSS are sampled every second
+//! (the report's `timeline`, drawn by `--svg`/`--html`).
 //!
 //! Recovery mode (`--drop-rate`): clients are also dropped abruptly at random during the
 //! traffic, reconnect and re-subscribe with `since`; the delivery rule stays exactly once and in
@@ -15,6 +16,7 @@ use crate::cluster::{Cluster, TargetArgs};
 use crate::harness::{ClientArgs, Harness};
 use crate::procstat::Watch;
 use crate::scenario::chat::{self, ChatArgs, ChatResult};
+use crate::stats::Stats;
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -53,6 +55,13 @@ pub struct SoakArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write the charts (deliveries and gateway RSS over time) as SVG into this
+    /// directory (`soak.svg`).
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
+    /// Also write an HTML page with the summary and the charts inline to this file.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     // Last: the heading applies to every option after it.
     #[command(flatten, next_help_heading = "Recovery mode")]
     pub recovery: RecoveryArgs,
@@ -65,6 +74,26 @@ pub struct SoakReport {
     pub failures: Vec<String>,
     pub chat: ChatResult,
     pub memory: Vec<MemoryTrend>,
+    /// Once a second during the traffic: deliveries per second and each gateway's RSS.
+    pub timeline: Timeline,
+}
+
+/// What the soak saw over time, from the start of the traffic to when it settled.
+#[derive(Debug, Default, Serialize)]
+pub struct Timeline {
+    /// The gateways, in the order of each point's `gateway_rss_mib`.
+    pub nodes: Vec<String>,
+    pub points: Vec<TimelinePoint>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelinePoint {
+    /// Since the start of the traffic.
+    pub seconds: f64,
+    /// Message and typing deliveries per second since the previous point.
+    pub deliveries_per_second: f64,
+    /// None when the gateway could not be read (gone).
+    pub gateway_rss_mib: Vec<Option<f64>>,
 }
 
 /// One gateway's RSS over the traffic, split in thirds.
@@ -80,21 +109,30 @@ pub struct MemoryTrend {
 
 /// Every gateway's RSS (name, bytes) at one moment, in `Watch` order.
 type RssSample = (Instant, Vec<(String, Option<u64>)>);
-/// RSS samples, once a second.
-type Samples = Arc<Mutex<Vec<RssSample>>>;
+/// RSS samples, and the deliveries (messages and typing) so far, once a second.
+type Samples = Arc<Mutex<Vec<(RssSample, u64)>>>;
 
 /// Starts the cluster, runs the chat mix, and judges the run.
 pub async fn run(args: SoakArgs) -> anyhow::Result<SoakReport> {
     let target = TargetArgs::own(args.nodes, args.bin_dir.clone(), args.log_dir.clone());
     let cluster = Cluster::from_args(target).await?;
-    let samples = Samples::default();
-    let sampler = tokio::spawn(sample_memory(cluster.watch.clone(), samples.clone()));
     let mut h = Harness::with_cluster(cluster, args.client.clone());
+    let samples = Samples::default();
+    let sampler = tokio::spawn(sample(
+        h.cluster.watch.clone(),
+        h.stats.clone(),
+        samples.clone(),
+    ));
     let recovery = args.recovery.enabled().then_some(&args.recovery);
     let chat = chat::run(&h, &args.chat, recovery).await;
     sampler.abort();
     let chat = chat?;
-    let memory = memory_trends(&samples.lock().expect("samples lock"), chat.traffic, &args);
+    let (rss, timeline) = {
+        let samples = samples.lock().expect("samples lock");
+        let rss: Vec<RssSample> = samples.iter().map(|(s, _)| s.clone()).collect();
+        (rss, timeline(&samples, chat.traffic))
+    };
+    let memory = memory_trends(&rss, chat.traffic, &args);
     let mut failures = delivery_failures(&chat);
     failures.extend(
         memory
@@ -108,19 +146,50 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<SoakReport> {
         failures,
         chat,
         memory,
+        timeline,
     })
 }
 
-async fn sample_memory(watch: Watch, samples: Samples) {
+async fn sample(watch: Watch, stats: Arc<Stats>, samples: Samples) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         let rss = watch.gateway_rss(&watch.sample());
+        let delivered = stats.probes() + stats.typings();
         samples
             .lock()
             .expect("samples lock")
-            .push((Instant::now(), rss));
+            .push(((Instant::now(), rss), delivered));
     }
+}
+
+/// The samples taken during the traffic (`start..=end`), as rates and MiB.
+fn timeline(samples: &[(RssSample, u64)], (start, end): (Instant, Instant)) -> Timeline {
+    let mut timeline = Timeline {
+        nodes: samples
+            .first()
+            .map(|((_, rss), _)| rss.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default(),
+        points: Vec::new(),
+    };
+    for pair in samples.windows(2) {
+        let [((then, _), before), ((at, rss), delivered)] = pair else {
+            continue;
+        };
+        if !(start..=end).contains(at) {
+            continue;
+        }
+        let seconds = (*at - *then).as_secs_f64().max(1e-3);
+        timeline.points.push(TimelinePoint {
+            seconds: (*at - start).as_secs_f64(),
+            deliveries_per_second: delivered.saturating_sub(*before) as f64 / seconds,
+            gateway_rss_mib: rss
+                .iter()
+                .map(|(_, b)| b.map(|b| b as f64 / 1_048_576.0))
+                .collect(),
+        });
+    }
+    timeline
 }
 
 /// What went wrong with the deliveries and the publishing.
@@ -291,6 +360,36 @@ impl fmt::Display for SoakReport {
 mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn the_timeline_keeps_the_traffic_as_rates() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let rss = |mib: u64| vec![("gateway-1".to_owned(), Some(mib << 20))];
+        // Connecting (0 s), traffic from 1 s to 3 s, then a sample after it settled.
+        let samples = [
+            ((at(0), rss(10)), 0),
+            ((at(1), rss(11)), 100),
+            ((at(2), rss(12)), 1100),
+            ((at(3), rss(12)), 3100),
+            ((at(4), rss(12)), 3100),
+        ];
+        let timeline = timeline(&samples, (at(1), at(3)));
+        assert_eq!(timeline.nodes, ["gateway-1"]);
+        let points: Vec<_> = timeline
+            .points
+            .iter()
+            .map(|p| (p.seconds, p.deliveries_per_second, p.gateway_rss_mib[0]))
+            .collect();
+        assert_eq!(
+            points,
+            [
+                (0.0, 100.0, Some(11.0)),
+                (1.0, 1000.0, Some(12.0)),
+                (2.0, 2000.0, Some(12.0))
+            ]
+        );
+    }
 
     #[test]
     fn the_cli_definition_is_valid() {

@@ -1,16 +1,18 @@
 //! `loadgen`: runs one load scenario against a cluster it starts (or an existing one), prints
-//! a progress line every second and a summary at the end, and writes the figures as JSON with
-//! `--json`. See docs/PERFORMANCE.md.
+//! a progress line every second and a summary at the end, writes the figures as JSON with
+//! `--json`, and draws them as SVG with `--svg DIR` or as an HTML page with `--html PATH`.
+//! See docs/PERFORMANCE.md.
 
 use clap::Parser;
 use load::cluster::TargetArgs;
 use load::harness::{ClientArgs, Harness};
+use load::plot::{self, Charts, RunInfo};
 use load::report::Report;
 use load::scenario::{Scenario, chat, churn, fanout, flood, idle, silent};
 use load::workers::WorkerId;
 use serde::Serialize;
 use std::fmt::Display;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,6 +28,13 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    /// Also draw the charts (fanout: latency and CPU per delivery against delivery rate; idle:
+    /// memory per socket against sockets held) as SVG files into this directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    svg: Option<PathBuf>,
+    /// Also write one self-contained HTML page with the summary and the charts to this file.
+    #[arg(long, global = true, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Worker threads of the load generator's runtime. Default: one per core.
     #[arg(long)]
     threads: Option<usize>,
@@ -82,34 +91,54 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(run_id) = args.run_id {
         h.run_id = run_id;
     }
-    let json = args.json.as_deref();
+    let out = Outputs {
+        json: args.json.as_deref(),
+        svg: args.svg.as_deref(),
+        html: args.html.as_deref(),
+    };
     match (&args.scenario, args.worker) {
         (Scenario::Idle(a), Some(worker)) => idle::run_worker(&h, a, worker).await,
         (_, Some(_)) => anyhow::bail!("only the idle scenario runs as a worker"),
-        (Scenario::Idle(a), None) => {
-            finish(&h, "idle", idle::run(&h, a, args.workers).await?, json)
-        }
-        (Scenario::Fanout(a), None) => finish(&h, "fanout", fanout::run(&h, a).await?, json),
-        (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a, None).await?, json),
-        (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, json),
-        (Scenario::Silent(a), None) => finish(&h, "silent", silent::run(&h, a).await?, json),
-        (Scenario::Flood(a), None) => finish(&h, "flood", flood::run(&h, a).await?, json),
+        (Scenario::Idle(a), None) => finish(&h, "idle", idle::run(&h, a, args.workers).await?, out),
+        (Scenario::Fanout(a), None) => finish(&h, "fanout", fanout::run(&h, a).await?, out),
+        (Scenario::Chat(a), None) => finish(&h, "chat", chat::run(&h, a, None).await?, out),
+        (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, out),
+        (Scenario::Silent(a), None) => finish(&h, "silent", silent::run(&h, a).await?, out),
+        (Scenario::Flood(a), None) => finish(&h, "flood", flood::run(&h, a).await?, out),
     }
 }
 
-/// Prints the summary and writes the JSON.
+/// Where a run's results go besides stdout.
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    svg: Option<&'a Path>,
+    html: Option<&'a Path>,
+}
+
+/// Prints the summary and writes the JSON and the charts.
 fn finish(
     h: &Harness,
     scenario: &str,
-    result: impl Serialize + Display,
-    json: Option<&std::path::Path>,
+    result: impl Serialize + Display + Charts,
+    out: Outputs<'_>,
 ) -> anyhow::Result<()> {
-    println!("{result}");
-    if let Some(path) = json {
-        Report::new(scenario, h.cluster.nodes.len(), h.cluster.is_own(), &result).write(path)?;
+    let summary = result.to_string();
+    println!("{summary}");
+    let report = Report::new(scenario, h.cluster.nodes.len(), h.cluster.is_own(), &result);
+    if let Some(path) = out.json {
+        report.write(path)?;
         println!("results written to {}", path.display());
     }
-    Ok(())
+    let run = RunInfo::new(report.gateway_nodes, report.finished_unix);
+    plot::write(
+        &format!("loadgen {scenario}"),
+        &run,
+        &summary,
+        result.charts(&run),
+        out.svg,
+        out.html,
+    )
 }
 
 #[cfg(test)]

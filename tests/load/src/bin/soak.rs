@@ -1,8 +1,9 @@
 //! `soak`: starts Redis, a dispatcher and three gateways, runs the chat mix for `--duration`
-//! seconds and exits non-zero, with the reasons, unless every check passed. See
-//! docs/PERFORMANCE.md.
+//! seconds and exits non-zero, with the reasons, unless every check passed; `--json`,
+//! `--svg DIR` and `--html PATH` write the figures and the charts. See docs/PERFORMANCE.md.
 
 use clap::Parser;
+use load::plot::{self, Charts, RunInfo};
 use load::report::Report;
 use load::soak::{self, SoakArgs};
 use std::process::ExitCode;
@@ -10,12 +11,28 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = SoakArgs::parse();
-    let (json, nodes) = (args.json.clone(), args.nodes);
+    let (json, svg, html, nodes) = (
+        args.json.clone(),
+        args.svg.clone(),
+        args.html.clone(),
+        args.nodes,
+    );
     let report = soak::run(args).await?;
-    println!("{report}");
+    let summary = report.to_string();
+    println!("{summary}");
+    let written = Report::new("soak", nodes, true, &report);
     if let Some(path) = json {
-        Report::new("soak", nodes, true, &report).write(&path)?;
+        written.write(&path)?;
     }
+    let run = RunInfo::new(nodes, written.finished_unix);
+    plot::write(
+        "soak",
+        &run,
+        &summary,
+        report.charts(&run),
+        svg.as_deref(),
+        html.as_deref(),
+    )?;
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {

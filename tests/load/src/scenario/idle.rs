@@ -1,15 +1,17 @@
 //! `idle`: N authenticated sockets spread round robin over the nodes, each subscribed to its
 //! own channel (and, automatically, `user:<id>` and `global`). Reports the connect rate and
 //! latency, gateway CPU per connect, and gateway memory per socket; checks with Redis' own
-//! counters that each channel is subscribed by exactly one node. With `--workers K` the
-//! sockets are held by K child processes (more than one process may hold here).
+//! counters that each channel is subscribed by exactly one node. While the sockets open, each
+//! node's RSS growth and open connections are sampled (the `ramp`: memory per socket against
+//! sockets held). With `--workers K` the sockets are held by K child processes (more than one
+//! process may hold here).
 
 use super::common::gateway_metric;
 use crate::fleet::{Fleet, SocketPlan};
 use crate::harness::Harness;
 use crate::ledger::Ledger;
 use crate::opening::{ConnectReport, Opening};
-use crate::procstat::{Resources, Role};
+use crate::procstat::{Resources, Role, Sample, Watch};
 use crate::progress::Progress;
 use crate::provision::{ChannelPlan, provision};
 use crate::redis::RedisCounters;
@@ -18,6 +20,10 @@ use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often the ramp is sampled while the sockets open.
+const RAMP_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct IdleArgs {
@@ -42,6 +48,9 @@ pub struct IdleResult {
     /// From before the first connect to the end of the hold.
     pub memory: Resources,
     pub nodes: Vec<NodeFigures>,
+    /// Each node's sockets and RSS growth while the sockets opened, every 250 ms and once
+    /// when all had opened (empty when the gateways' memory is not watched).
+    pub ramp: Vec<RampPoint>,
     /// Channels subscribed (PUBSUB NUMSUB) by exactly one node, by none, by several.
     pub channels_on_one_node: usize,
     pub channels_on_no_node: usize,
@@ -56,6 +65,71 @@ pub struct NodeFigures {
     pub rss_bytes_per_socket: Option<f64>,
     /// `gateway_redis_subscriptions`: channels this node subscribes to.
     pub redis_subscriptions: Option<f64>,
+}
+
+/// One moment of the ramp.
+#[derive(Debug, Serialize)]
+pub struct RampPoint {
+    /// Since the first connect.
+    pub seconds: f64,
+    pub nodes: Vec<RampNode>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RampNode {
+    pub node: String,
+    /// Open connections (`gateway_connections_open`).
+    pub sockets: u64,
+    /// RSS now minus before the first connect.
+    pub rss_delta_bytes: i64,
+}
+
+/// Samples each node's open connections and RSS growth every [`RAMP_EVERY`] until `done`,
+/// then once more.
+async fn sample_ramp(
+    h: &Harness,
+    watch: &Watch,
+    before: &Sample,
+    done: CancellationToken,
+) -> Vec<RampPoint> {
+    let base = watch.gateway_rss(before);
+    let mut ramp = Vec::new();
+    let mut tick = tokio::time::interval(RAMP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            biased;
+            _ = done.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let rss = watch.gateway_rss(&watch.sample());
+        let of = |name: &str, rss: &[(String, Option<u64>)]| {
+            rss.iter().find(|(n, _)| n == name).and_then(|(_, b)| *b)
+        };
+        let mut nodes = Vec::new();
+        for node in &h.cluster.nodes {
+            let sockets = gateway_metric(node, "gateway_connections_open").await;
+            let delta = of(&node.name, &rss)
+                .zip(of(&node.name, &base))
+                .map(|(now, then)| now as i64 - then as i64);
+            if let (Some(sockets), Some(delta)) = (sockets, delta) {
+                nodes.push(RampNode {
+                    node: node.name.clone(),
+                    sockets: sockets as u64,
+                    rss_delta_bytes: delta,
+                });
+            }
+        }
+        if !nodes.is_empty() {
+            ramp.push(RampPoint {
+                seconds: before.at.elapsed().as_secs_f64(),
+                nodes,
+            });
+        }
+        if last {
+            return ramp;
+        }
+    }
 }
 
 /// This run's channels: one per socket, owned by the socket's user.
@@ -144,7 +218,16 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
     let progress = Progress::start(h.stats.clone(), Vec::new(), watch.clone());
     progress.phase(format!("idle: opening {} sockets", args.sockets));
     let before = watch.sample();
-    let (opening, holders) = open(h, args, &channels, workers).await?;
+    let opened_all = CancellationToken::new();
+    let (opened, ramp) = tokio::join!(
+        async {
+            let opened = open(h, args, &channels, workers).await;
+            opened_all.cancel();
+            opened
+        },
+        sample_ramp(h, &watch, &before, opened_all.clone())
+    );
+    let (opening, holders) = opened?;
     if let Holders::Workers(children) = &holders {
         for (i, pid) in children.pids().into_iter().enumerate() {
             watch.add(Role::Worker, format!("worker-{i}"), pid);
@@ -192,6 +275,7 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
         connect_resources,
         memory,
         nodes: node_figures,
+        ramp,
         channels_on_one_node: numsub.iter().filter(|&&n| n == 1).count(),
         channels_on_no_node: numsub.iter().filter(|&&n| n == 0).count(),
         channels_on_several_nodes: numsub.iter().filter(|&&n| n > 1).count(),
