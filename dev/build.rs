@@ -1,7 +1,7 @@
-//! Embeds the web chat: every file under `dev/web/` and the client library's browser build
-//! (`clients/js/dist/browser/`, served under `/lib/`) become `(url path, bytes)` pairs in
-//! `$OUT_DIR/web_assets.rs`, so the binary needs no files at run time and a new module in
-//! either folder needs no Rust change.
+//! Embeds the web chat: every file under `dev/web/` and the client library's build
+//! (`clients/js/dist/` but its Node entry, served under `/lib/`) become `(url path, bytes)`
+//! pairs in `$OUT_DIR/web_assets.rs`, so the binary needs no files at run time and a new
+//! module in either folder needs no Rust change.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let web = manifest.join("web");
-    let lib = manifest.join("../clients/js/dist/browser");
+    let lib = manifest.join("../clients/js/dist");
     println!("cargo:rerun-if-changed={}", web.display());
     println!("cargo:rerun-if-changed={}", lib.display());
 
@@ -19,8 +19,8 @@ fn main() {
     collect(&lib, "/lib/", &mut assets);
     if assets.len() == before {
         println!(
-            "cargo:warning=the client library's browser build ({}) is missing: the web chat \
-             will not start (build it in clients/js)",
+            "cargo:warning=the client library's build ({}) is missing: the web chat will not \
+             start (build it in clients/js)",
             lib.display()
         );
     }
@@ -40,9 +40,9 @@ fn main() {
     std::fs::write(dest, out).expect("write web_assets.rs");
 }
 
-/// Adds the files under `dir` (recursively, sorted, skipping dot files and TypeScript
-/// declarations, which browsers never load) as `prefix` + their relative path. A missing `dir`
-/// adds nothing.
+/// Adds the files under `dir` (recursively, sorted, skipping what browsers never load: dot
+/// files, TypeScript declarations and the library's Node entry) as `prefix` + their relative
+/// path. A missing `dir` adds nothing.
 fn collect(dir: &Path, prefix: &str, assets: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -55,7 +55,7 @@ fn collect(dir: &Path, prefix: &str, assets: &mut Vec<(String, PathBuf)>) {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_owned();
-        if name.starts_with('.') || name.ends_with(".d.ts") {
+        if name.starts_with('.') || name.ends_with(".d.ts") || name == "node.js" {
             continue;
         }
         if path.is_dir() {

@@ -195,7 +195,7 @@ test("the browser build works over a global WebSocket", { timeout: 60_000 }, asy
   t.after(() => {
     globalThis.WebSocket = platform;
   });
-  const { ChatClient: BrowserClient } = await import("../../dist/browser/chat-gateway.js");
+  const { ChatClient: BrowserClient } = await import("../../dist/chat-gateway.js");
   const client = new BrowserClient({ dispatcherUrl, token: userToken("105"), backoff });
   t.after(() => client.close());
   await client.connect();

@@ -2,7 +2,7 @@
 // only type-checked (test/unit/types.test.js): a rename, a changed payload type or a handler
 // typed too loosely fails the check.
 import { ChatClient, type ConnectionState, type Presence } from "chat-gateway-client";
-import { ChatClient as BrowserClient } from "../../dist/browser/chat-gateway.js";
+import { ChatClient as BrowserClient } from "../../dist/chat-gateway.js";
 
 declare const jwt: string;
 

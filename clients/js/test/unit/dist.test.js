@@ -1,4 +1,4 @@
-// dist/ is checked in (a web chat embeds the browser build without building anything), so it
+// dist/ is checked in (a web chat embeds it without building anything), so it
 // must be exactly what building src/ produces: build into a temporary folder and compare.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -37,7 +37,6 @@ test("dist/ is exactly what building the sources produces", (t) => {
   const out = mkdtempSync(join(tmpdir(), "chat-gateway-client-dist-"));
   t.after(() => rmSync(out, { recursive: true, force: true }));
   build("tsconfig.json", out);
-  build("tsconfig.browser.json", join(out, "browser"));
 
   const dist = join(root, "dist");
   const expected = files(out);
@@ -51,12 +50,12 @@ test("dist/ is exactly what building the sources produces", (t) => {
   }
 });
 
-test("the browser build imports nothing but its sibling files", () => {
-  const browser = join(root, "dist", "browser");
-  const modules = files(browser).filter((f) => f.endsWith(".js"));
-  assert.ok(modules.includes("chat-gateway.js"), "dist/browser/chat-gateway.js exists");
+test("the browser entry and every module but node.js import nothing but their siblings", () => {
+  const dist = join(root, "dist");
+  const modules = files(dist).filter((f) => f.endsWith(".js") && f !== "node.js");
+  assert.ok(modules.includes("chat-gateway.js"), "dist/chat-gateway.js exists");
   for (const file of modules) {
-    const source = readFileSync(join(browser, file), "utf8");
+    const source = readFileSync(join(dist, file), "utf8");
     const specifiers = [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map(
       (m) => m[1],
     );
@@ -67,7 +66,7 @@ test("the browser build imports nothing but its sibling files", () => {
 });
 
 test("the browser build exports ChatClient and runs without Node's modules", async () => {
-  const module = await import("../../dist/browser/chat-gateway.js");
+  const module = await import("../../dist/chat-gateway.js");
   assert.equal(typeof module.ChatClient, "function");
   // It takes the platform's WebSocket; without one it says what to pass instead.
   const platform = globalThis.WebSocket;
