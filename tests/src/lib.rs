@@ -8,6 +8,7 @@ pub mod http;
 pub mod lanyard;
 pub mod leaks;
 pub mod native;
+pub mod node;
 pub mod openssl;
 pub mod process;
 pub mod proxy;
@@ -23,6 +24,7 @@ pub use chat::Chat;
 pub use follower::{Follower, assert_exactly_once};
 pub use http::{Api, Method};
 pub use native::{NativeClient, assert_subscribed};
+pub use node::NodeProject;
 pub use process::{
     Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, ServiceProcess, free_port,
 };

@@ -9,64 +9,19 @@
 use integration_tests::*;
 use serde_json::json;
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
-fn client_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/js")
-}
-
-/// Runs `program args` in the client's folder with `env`.
-fn run(program: &str, args: &[String], env: &[(&str, String)]) -> Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(client_dir())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("{program} not runnable ({e}): scripts/test installs Node.js"))
-}
-
-/// Panics with the program's output unless it succeeded.
-fn assert_success(what: &str, output: &Output) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// `npm ci` when the dependencies are missing. The tests of this file run as parallel
-/// processes: a lock file lets one install while the others wait.
-fn install_dependencies() {
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(client_dir().join(".npm-ci.lock"))
-        .expect("open clients/js/.npm-ci.lock");
-    File::lock(&lock).expect("lock clients/js/.npm-ci.lock");
-    let modules = client_dir().join("node_modules");
-    if !modules.join("typescript/package.json").exists()
-        || !modules.join("ws/package.json").exists()
-    {
-        let args = ["ci", "--no-audit", "--no-fund"].map(String::from);
-        assert_success("npm ci", &run("npm", &args, &[]));
-    }
+fn client() -> NodeProject {
+    NodeProject::at("../clients/js")
 }
 
 /// Runs the Node test files `files` (paths under clients/js) and returns their report.
 async fn node_tests(files: &[String], env: Vec<(&'static str, String)>) -> String {
-    install_dependencies();
+    let client = client();
+    client.install(&["typescript", "ws"], &[]);
     let mut args = vec!["--test".to_owned(), "--test-reporter=spec".to_owned()];
     args.extend(files.iter().map(|f| f.to_string()));
-    let output = tokio::task::spawn_blocking(move || run("node", &args, &env))
-        .await
-        .expect("the node tests ran");
-    assert_success(&format!("node --test {files:?}"), &output);
+    let output = client.run_ok("node", args, env).await;
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     println!("{report}");
     // The runner exits 0 only when every test passed; make sure some did.
@@ -150,7 +105,7 @@ fn stack_env(stack: &Stack, gateways: &[Gateway]) -> Vec<(&'static str, String)>
 /// being exactly the build of `src/` (so the checked-in browser build cannot drift).
 #[tokio::test]
 async fn unit_tests_and_checked_in_build() {
-    let mut files: Vec<String> = std::fs::read_dir(client_dir().join("test/unit"))
+    let mut files: Vec<String> = std::fs::read_dir(client().dir().join("test/unit"))
         .expect("clients/js/test/unit")
         .map(|entry| entry.expect("a directory entry").file_name())
         .filter_map(|name| name.into_string().ok())

@@ -7,30 +7,7 @@
 //! The library is installed from the lock file (`npm ci`) the first time.
 
 use integration_tests::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn legacy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("discord-legacy")
-}
-
-/// Runs `program args` in the legacy folder with `env`; panics with its output on failure.
-fn run(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(legacy_dir())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("{program} not runnable ({e}): scripts/test installs Node.js"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 #[tokio::test]
 async fn discord_js_6_works_unchanged() {
@@ -45,23 +22,17 @@ async fn discord_js_6_works_unchanged() {
     )
     .await;
 
-    if !legacy_dir().join("node_modules/discord.js").exists() {
-        // --ignore-scripts: node-opus (voice) would build natively; it is not used.
-        run(
-            "npm",
-            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            &[],
-        );
-    }
-    let env = [
+    let legacy = NodeProject::at("discord-legacy");
+    // --ignore-scripts: node-opus (voice) would build natively; it is not used.
+    legacy.install(&["discord.js"], &["--ignore-scripts"]);
+    let env = vec![
         ("DISPATCHER_URL", stack.dispatcher.base_url()),
         ("SERVICE_TOKEN", SERVICE_TOKEN.to_owned()),
         ("JWT_SECRET", SECRET.to_owned()),
         ("LIB_OPTIONS", r#"{"forceFetchUsers":true}"#.to_owned()),
         ("TIMEOUT_MS", "30000".to_owned()),
     ];
-    let script = tokio::task::spawn_blocking(move || run("node", &["e2e.js"], &env));
-    let output = script.await.expect("the script ran");
+    let output = legacy.run_ok("node", vec!["e2e.js".into()], env).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("\nPASS"), "{stdout}");
     assert!(stdout.contains("op 8: guild"), "{stdout}");

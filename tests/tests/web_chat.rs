@@ -13,14 +13,10 @@
 use integration_tests::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn web_chat_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("web-chat")
-}
 
 /// `$CARGO_TARGET_DIR` or `<workspace>/target`, as the other tests find the binaries.
 fn target_dir() -> PathBuf {
@@ -39,23 +35,6 @@ impl Drop for Devstack {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Runs `program args` in the web-chat folder with `env`; panics with its output on failure.
-fn run(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(web_chat_dir())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("{program} not runnable ({e}): scripts/test installs Node.js"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 #[tokio::test]
@@ -133,23 +112,17 @@ async fn two_users_on_two_nodes_chat_in_chromium() {
     )
     .await;
 
-    if !web_chat_dir().join("node_modules/playwright-core").exists() {
-        run("npm", &["ci", "--no-audit", "--no-fund"], &[]);
-    }
+    let web_chat = NodeProject::at("web-chat");
+    web_chat.install(&["playwright-core"], &[]);
     let env = [
         ("WEB_URL", web_url),
         ("ARTIFACTS_DIR", artifacts.display().to_string()),
         ("CHROMIUM", CHROMIUM.to_owned()),
     ];
-    let script = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("e2e.js")
-            .current_dir(web_chat_dir())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap_or_else(|e| panic!("node not runnable ({e}): scripts/test installs Node.js"))
-    });
-    let output = script.await.expect("the script ran");
+    // Not `run_ok`: a failed run's output is printed with the artifacts' paths below.
+    let output = tokio::task::spawn_blocking(move || web_chat.run("node", &["e2e.js"], &env))
+        .await
+        .expect("the script ran");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}{stderr}");

@@ -3,8 +3,7 @@
 //! rates.
 
 use super::{
-    Chart, Charts, FONT, RunInfo, TARGET, legend, legend_line, line, ms, render, si, thousands,
-    upto,
+    Chart, Charts, FONT, RunInfo, dotted_series, legend, level, ms, render, si, thousands, upto,
 };
 use crate::scenario::fanout::FanoutResult;
 use plotters::prelude::*;
@@ -146,25 +145,14 @@ pub fn knee(points: &[Point], setup: &Setup, run: &RunInfo) -> anyhow::Result<Ch
                     .map(|p| (p.deliveries_per_second, value(p)))
                     .filter(|&(_, v)| v > 0.0)
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(data.iter().copied(), line(i)))?
-                    .label(label)
-                    .legend(legend_line(line(i)));
-                chart.draw_series(
-                    data.iter()
-                        .map(|&p| Circle::new(p, 3, super::COLOURS[i].filled())),
-                )?;
+                dotted_series(&mut chart, i, label, &data)?;
             }
-            let target = TARGET.stroke_width(1);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x.start, P99_TARGET_MS), (x.end, P99_TARGET_MS)],
-                    6,
-                    4,
-                    target,
-                ))?
-                .label("target: p99 ≤ 1 s")
-                .legend(legend_line(target));
+            level(
+                &mut chart,
+                (x.start, x.end),
+                P99_TARGET_MS,
+                "target: p99 ≤ 1 s",
+            )?;
             legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
     )
@@ -227,25 +215,10 @@ pub fn cpu(points: &[Point], setup: &Setup, run: &RunInfo) -> anyhow::Result<Cha
                 if data.is_empty() {
                     continue;
                 }
-                chart
-                    .draw_series(LineSeries::new(data.iter().copied(), line(i)))?
-                    .label(label)
-                    .legend(legend_line(line(i)));
-                chart.draw_series(
-                    data.iter()
-                        .map(|&p| Circle::new(p, 3, super::COLOURS[i].filled())),
-                )?;
+                dotted_series(&mut chart, i, label, &data)?;
             }
-            let target = TARGET.stroke_width(1);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x.start, CPU_TARGET_US), (x.end, CPU_TARGET_US)],
-                    6,
-                    4,
-                    target,
-                ))?
-                .label("target: gateway ≤ 2 µs")
-                .legend(legend_line(target));
+            let label = "target: gateway ≤ 2 µs";
+            level(&mut chart, (x.start, x.end), CPU_TARGET_US, label)?;
             legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
     )

@@ -3,7 +3,7 @@
 //! after the hold.
 
 use super::{
-    COLOURS, Chart, Charts, FONT, RunInfo, TARGET, legend, legend_line, line, render, si, upto,
+    COLOURS, Chart, Charts, FONT, RunInfo, legend, legend_line, level, line, render, si, upto,
 };
 use crate::scenario::idle::IdleResult;
 use plotters::prelude::*;
@@ -130,16 +130,7 @@ pub fn memory(
                         .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, colour.filled()));
                 }
             }
-            let target = TARGET.stroke_width(1);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x.start, TARGET_KIB), (x.end, TARGET_KIB)],
-                    6,
-                    4,
-                    target,
-                ))?
-                .label("target: ≤ 8 KiB")
-                .legend(legend_line(target));
+            level(&mut chart, (x.start, x.end), TARGET_KIB, "target: ≤ 8 KiB")?;
             legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
     )

@@ -139,6 +139,48 @@ where
         .map_err(|e| anyhow::anyhow!("legend: {e}"))
 }
 
+/// A chart's plotting context, on the SVG backend every chart uses.
+pub type Plot<'a, X, Y> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>;
+
+/// Series `i`: a line through `data` with a dot on each point, named `label` in the legend.
+pub fn dotted_series<X, Y>(
+    chart: &mut Plot<'_, X, Y>,
+    i: usize,
+    label: &str,
+    data: &[(f64, f64)],
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(LineSeries::new(data.iter().copied(), line(i)))?
+        .label(label)
+        .legend(legend_line(line(i)));
+    let dot = COLOURS[i % COLOURS.len()].filled();
+    chart.draw_series(data.iter().map(|&p| Circle::new(p, 3, dot)))?;
+    Ok(())
+}
+
+/// A dashed level at `y` from `x.0` to `x.1`, named `label` in the legend: a target or a limit.
+pub fn level<X, Y>(
+    chart: &mut Plot<'_, X, Y>,
+    x: (f64, f64),
+    y: f64,
+    label: &str,
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let style = TARGET.stroke_width(1);
+    chart
+        .draw_series(DashedLineSeries::new([(x.0, y), (x.1, y)], 6, 4, style))?
+        .label(label)
+        .legend(legend_line(style));
+    Ok(())
+}
+
 /// A series style: colour `i` of [`COLOURS`], 2 px.
 pub fn line(i: usize) -> ShapeStyle {
     COLOURS[i % COLOURS.len()].stroke_width(2)

@@ -3,7 +3,7 @@
 //! limit for the last third.
 
 use super::{
-    Chart, Charts, FONT, RunInfo, TARGET, legend, legend_line, line, render, si, thousands, upto,
+    Chart, Charts, FONT, RunInfo, legend, legend_line, level, line, render, si, thousands, upto,
 };
 use crate::soak::{SoakReport, Timeline};
 use plotters::prelude::*;
@@ -120,16 +120,8 @@ pub fn over_time(
                     .legend(legend_line(line(i + 1)));
             }
             if let Some(limit) = limit {
-                let target = TARGET.stroke_width(1);
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        [(x.end * 2.0 / 3.0, limit), (x.end, limit)],
-                        6,
-                        4,
-                        target,
-                    ))?
-                    .label("limit for the last third (memory rule)")
-                    .legend(legend_line(target));
+                let label = "limit for the last third (memory rule)";
+                level(&mut chart, (x.end * 2.0 / 3.0, x.end), limit, label)?;
             }
             legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
