@@ -203,7 +203,8 @@ fn print_banner(args: &Args, dispatcher: SocketAddr, web: SocketAddr, gateways: 
     println!(
         "\nchat gateway dev stack ({broker})\n\
          \n  web chat    http://{web}/   (sign in as any name; alice and bob are users 1 and 2)\n\
-         \n  dispatcher  http://{dispatcher}/api/v1   (service token: {service})\n",
+         \n  dispatcher  http://{dispatcher}/api/v1   (service token: {service})\
+         \n  API docs    http://{dispatcher}/api/docs/   (OpenAPI: /api/openapi.json)\n",
         service = args.service_token
     );
     for (n, url) in gateways.iter().enumerate() {
