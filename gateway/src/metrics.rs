@@ -18,7 +18,8 @@ pub struct Metrics {
     pub events_delivered: IntCounter,
     pub fanout_seconds: Histogram,
     pub fanout_latency_seconds: Histogram,
-    pub lease_renewal_seconds: Histogram,
+    pub live_lease_lapses: IntCounter,
+    pub live_sweeps: IntCounter,
     pub slow_consumer_closes: IntCounter,
     pub subscriptions: IntGauge,
     pub broker_lagged: IntCounter,
@@ -87,13 +88,16 @@ impl Metrics {
                 .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             )
             .unwrap(),
-            lease_renewal_seconds: Histogram::with_opts(
-                HistogramOpts::new(
-                    "gateway_lease_renewal_seconds",
-                    "Time to renew every live-state lease this node holds (one round; rounds run \
-                     every third of GATEWAY_LIVE_TTL_MS and must stay well below it).",
-                )
-                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            live_lease_lapses: IntCounter::new(
+                "gateway_live_lease_lapses_total",
+                "Times this node found its live-state lease lapsed and claimed by a sweep (it \
+                 stalled longer than GATEWAY_LIVE_TTL_MS): it took a new incarnation and asked \
+                 its clients to reconnect.",
+            )
+            .unwrap(),
+            live_sweeps: IntCounter::new(
+                "gateway_live_sweeps_total",
+                "Lapsed node incarnations whose presence and voice entries this node removed.",
             )
             .unwrap(),
             slow_consumer_closes: IntCounter::new(
@@ -163,7 +167,8 @@ impl Metrics {
             Box::new(self.events_delivered.clone()),
             Box::new(self.fanout_seconds.clone()),
             Box::new(self.fanout_latency_seconds.clone()),
-            Box::new(self.lease_renewal_seconds.clone()),
+            Box::new(self.live_lease_lapses.clone()),
+            Box::new(self.live_sweeps.clone()),
             Box::new(self.slow_consumer_closes.clone()),
             Box::new(self.subscriptions.clone()),
             Box::new(self.broker_lagged.clone()),

@@ -27,6 +27,9 @@ pub struct Node {
     fleet: RwLock<Vec<NodeInfo>>,
     /// Presence and voice entries this node's sessions own.
     pub leases: crate::live::Leases,
+    /// The name this node's live entries are held under, and its lease (see `shared::live`);
+    /// a new one when the lease lapsed.
+    pub incarnation: crate::live::Incarnation,
     /// Typing rate limits per (user, channel).
     pub typing: governor::DefaultKeyedRateLimiter<(shared::Id, shared::Id)>,
     /// Open sockets and connect rates per client address.
@@ -56,9 +59,12 @@ impl Node {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
+        let boot = shared::history::new_epoch();
+        let incarnation = crate::live::Incarnation::new(&id, &boot);
         let node = Arc::new(Node {
+            incarnation,
             id,
-            boot: shared::history::new_epoch(),
+            boot,
             config,
             broker,
             verifier,

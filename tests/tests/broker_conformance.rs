@@ -586,11 +586,10 @@ async fn the_node_registry_expires_entries_that_are_not_refreshed() {
 }
 
 #[tokio::test]
-async fn live_maps_lease_entries_and_publish_only_committed_changes() {
+async fn live_maps_publish_only_committed_changes_and_sweeps_remove_an_incarnation() {
     use shared::live::{LeaseOp, LiveKind};
     with_each_broker(|broker| async move {
         let room = "presence:u1";
-        let ttl = Duration::from_millis(400);
         let subscriber = broker.subscriber().await.unwrap();
         let mut messages = subscriber.messages();
         subscriber.subscribe(&[room.to_owned()]).await.unwrap();
@@ -599,21 +598,21 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
             value: value.into(),
         };
 
-        let first = broker.live_apply(room, &set("a", "1"), ttl).await.unwrap();
+        let first = broker.live_apply(room, &set("n1|1", "1")).await.unwrap();
         assert!(first.changed);
-        assert_eq!(first.entries, vec![("a".to_owned(), "1".to_owned())]);
-        let second = broker.live_apply(room, &set("b", "2"), ttl).await.unwrap();
+        assert_eq!(first.entries, vec![("n1|1".to_owned(), "1".to_owned())]);
+        let second = broker.live_apply(room, &set("n2|1", "2")).await.unwrap();
         assert!(second.version > first.version);
         // A commit from an older version loses: a later update publishes instead.
         assert!(
             !broker
-                .live_commit(room, first.version, "A", Some("{\"n\":1}"), ttl)
+                .live_commit(room, first.version, "A", Some("{\"n\":1}"))
                 .await
                 .unwrap()
         );
         assert!(
             broker
-                .live_commit(room, second.version, "AB", Some("{\"n\":2}"), ttl)
+                .live_commit(room, second.version, "AB", Some("{\"n\":2}"))
                 .await
                 .unwrap()
         );
@@ -631,56 +630,32 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
         );
 
         // The same aggregate again is not news.
-        let again = broker.live_apply(room, &set("b", "2"), ttl).await.unwrap();
+        let again = broker.live_apply(room, &set("n2|1", "2")).await.unwrap();
         assert!(
             !broker
-                .live_commit(room, again.version, "AB", Some("{\"n\":3}"), ttl)
+                .live_commit(room, again.version, "AB", Some("{\"n\":3}"))
                 .await
                 .unwrap()
         );
 
-        // Renewing keeps "a"; "b", not renewed, lapses and the sweep reports the change.
-        let touch = broker
-            .live_apply(
-                room,
-                &LeaseOp::Touch {
-                    fields: vec!["a".into()],
-                },
-                ttl,
-            )
-            .await
-            .unwrap();
-        assert!(!touch.changed, "nothing lapsed yet");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        broker
-            .live_apply(
-                room,
-                &LeaseOp::Touch {
-                    fields: vec!["a".into()],
-                },
-                ttl,
-            )
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let swept = broker.live_apply(room, &LeaseOp::Sweep, ttl).await.unwrap();
+        // A sweep of incarnation n2 removes its entries only (not those of n22 or n1).
+        broker.live_apply(room, &set("n22|5", "3")).await.unwrap();
+        let dead = |d: &str| LeaseOp::Sweep { dead: d.into() };
+        let swept = broker.live_apply(room, &dead("n2")).await.unwrap();
         assert!(swept.changed);
-        assert_eq!(swept.entries, vec![("a".to_owned(), "1".to_owned())]);
-        let removed = broker
-            .live_apply(room, &LeaseOp::Remove { field: "a".into() }, ttl)
-            .await
-            .unwrap();
-        assert!(removed.entries.is_empty());
-        assert!(
-            broker
-                .live_commit(room, removed.version, "", None, ttl)
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            broker.live_current(&[room.to_owned()]).await.unwrap(),
-            vec![None]
-        );
+        let fields: Vec<&str> = swept.entries.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["n1|1", "n22|5"]);
+        let nothing = broker.live_apply(room, &dead("n2")).await.unwrap();
+        assert!(!nothing.changed);
+        assert_eq!(nothing.live_entries, 2);
+        for field in ["n1|1", "n22|5"] {
+            let remove = LeaseOp::Remove {
+                field: field.into(),
+            };
+            broker.live_apply(room, &remove).await.unwrap();
+        }
+        let removed = broker.live_apply(room, &dead("n1")).await.unwrap();
+        assert_eq!(removed.live_entries, 0);
 
         broker
             .live_index(LiveKind::Presence, &[room.to_owned()])
@@ -688,21 +663,6 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
             .unwrap();
         assert_eq!(
             broker.live_indexed(LiveKind::Presence, 10).await.unwrap(),
-            vec![room.to_owned()]
-        );
-        assert!(
-            broker
-                .live_stale(LiveKind::Presence, Duration::from_secs(60), 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(
-            broker
-                .live_stale(LiveKind::Presence, Duration::from_millis(10), 10)
-                .await
-                .unwrap(),
             vec![room.to_owned()]
         );
         broker.live_unindex(LiveKind::Presence, room).await.unwrap();
@@ -713,6 +673,45 @@ async fn live_maps_lease_entries_and_publish_only_committed_changes() {
                 .unwrap()
                 .is_empty()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn incarnation_leases_are_renewed_claimed_once_and_buried() {
+    with_each_broker(|broker| async move {
+        let ttl = Duration::from_millis(300);
+        assert!(broker.live_renew("a.0", ttl, false).await.unwrap());
+        assert!(broker.live_renew("b.0", ttl, false).await.unwrap());
+        broker.live_hold("b.0", "presence:7").await.unwrap();
+        broker.live_hold("b.0", "channel:3").await.unwrap();
+        broker.live_unhold("b.0", "channel:3").await.unwrap();
+        assert!(
+            broker.live_claim(ttl, 10).await.unwrap().is_empty(),
+            "all live"
+        );
+
+        // a renews, b stalls: once b's lease lapsed, one claim gets it, and b may not renew.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(broker.live_renew("a.0", ttl, true).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(broker.live_claim(ttl, 10).await.unwrap(), ["b.0"]);
+        assert!(
+            broker.live_claim(ttl, 10).await.unwrap().is_empty(),
+            "claimed once"
+        );
+        assert!(!broker.live_renew("b.0", ttl, true).await.unwrap());
+        assert_eq!(broker.live_held("b.0").await.unwrap(), ["presence:7"]);
+
+        // Buried: gone, and still not renewable by the incarnation that knew it was there.
+        broker.live_buried("b.0").await.unwrap();
+        assert!(broker.live_held("b.0").await.unwrap().is_empty());
+        assert!(!broker.live_renew("b.0", ttl, true).await.unwrap());
+        // A lapsed lease nobody claimed yet is simply renewed (a node back from a stall or a
+        // Redis outage before any sweep).
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(broker.live_renew("a.0", ttl, true).await.unwrap());
+        assert!(broker.live_claim(ttl, 10).await.unwrap().is_empty());
     })
     .await;
 }

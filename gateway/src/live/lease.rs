@@ -1,87 +1,137 @@
-//! The node's live-state heartbeat: every third of the lease TTL it renews the leases of its
-//! own sessions' entries, and sweeps rooms nobody renewed for a whole TTL (their nodes died),
-//! publishing the resulting changes (users going offline, members leaving voice).
+//! The node's live-state heartbeat: every third of the lease TTL it renews its incarnation's
+//! lease (one Redis step, whatever it holds), and sweeps the incarnations whose lease lapsed
+//! (their nodes died or stalled), publishing the resulting changes (users going offline,
+//! members leaving voice). The races are in docs/operations.md, "Presence and voice
+//! liveness".
 
 use super::{Aggregate, renew_every, update};
-use crate::node::Node;
-use futures_util::StreamExt;
+use crate::{
+    dialect::render_reconnect,
+    node::Node,
+    session::{CloseReason, Outgoing},
+};
 use shared::live::{LeaseOp, LiveKind};
 use std::sync::Arc;
+use tokio::time::Instant;
 
-/// Rooms swept per round and kind.
-const SWEEP_BATCH: usize = 200;
-/// Lease renewals in flight at once (pipelined on the broker connection).
-const RENEW_CONCURRENCY: usize = 64;
+/// Dead incarnations claimed per round.
+const CLAIM_BATCH: usize = 16;
 
 pub async fn run(node: Arc<Node>) {
     let ttl = node.config.fleet.live_ttl();
     let mut tick = tokio::time::interval(renew_every(ttl));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut known = false;
+    // Since when every renewal succeeded: a node that was cut off from Redis does not sweep
+    // until it has been back for a whole TTL, so that the nodes cut off with it (a Redis
+    // outage) have renewed before anyone calls them dead.
+    let mut healthy_since: Option<Instant> = None;
     loop {
         tokio::select! {
             biased;
             _ = node.stopped.cancelled() => return,
             _ = tick.tick() => {}
         }
-        renew(&node).await;
-        for kind in [LiveKind::Presence, LiveKind::Voice] {
-            sweep(&node, kind).await;
+        let incarnation = node.incarnation.current();
+        match node.broker.live_renew(&incarnation, ttl, known).await {
+            Ok(true) => {
+                known = true;
+                healthy_since.get_or_insert_with(Instant::now);
+            }
+            Ok(false) => {
+                start_over(&node, &incarnation);
+                known = false;
+                continue;
+            }
+            Err(error) => {
+                node.metrics.broker_errors.inc();
+                tracing::warn!(%error, "renewing the node's live lease failed");
+                healthy_since = None;
+                continue;
+            }
+        }
+        retry_removals(&node).await;
+        if healthy_since.is_some_and(|since| since.elapsed() >= ttl) {
+            sweep(&node).await;
         }
         node.typing.retain_recent();
     }
 }
 
-fn aggregate(kind: LiveKind) -> Aggregate {
-    match kind {
-        LiveKind::Presence => Aggregate::Presence,
-        LiveKind::Voice => Aggregate::Voice { joined: false },
+/// The lease lapsed and a sweep claimed this incarnation (the node stalled longer than the
+/// TTL): its entries are being removed, and entries set under it from now on could be removed
+/// too. The node takes a new incarnation and asks every client to reconnect, so that each
+/// session sets its presence and voice state again under the new one (a session resumes
+/// with `RESUME`, on this node or another).
+fn start_over(node: &Node, lapsed: &str) {
+    let incarnation = node.incarnation.next();
+    node.metrics.live_lease_lapses.inc();
+    tracing::warn!(
+        lapsed,
+        incarnation,
+        "the node's live lease lapsed; its clients reconnect"
+    );
+    for member in node.hub.sessions() {
+        let url = Some(node.config.public_url());
+        if let Some(notice) = render_reconnect(member.format, url) {
+            member.outbound.try_send(Outgoing::plain(notice));
+        }
+        member.outbound.close(CloseReason::Reconnect);
     }
 }
 
-/// Renews every lease the node holds, `RENEW_CONCURRENCY` rooms at a time: one after the
-/// other, a round took ~1.5 s at 15,000 sockets (a Redis round trip each) and would outgrow the
-/// renewal period near 50,000.
-async fn renew(node: &Node) {
-    let started = std::time::Instant::now();
-    let held = node.leases.snapshot();
-    let mut rooms: [Vec<String>; 2] = Default::default();
-    for ((kind, room), _) in &held {
-        rooms[*kind as usize].push(room.clone());
-    }
-    futures_util::stream::iter(held)
-        .for_each_concurrent(RENEW_CONCURRENCY, |((kind, room), fields)| async move {
-            let touch = LeaseOp::Touch { fields };
-            if let Err(error) = update(node, &room, touch, aggregate(kind)).await {
-                node.metrics.broker_errors.inc();
-                tracing::warn!(%error, room, "renewing live leases failed");
-            }
-        })
-        .await;
-    node.metrics
-        .lease_renewal_seconds
-        .observe(started.elapsed().as_secs_f64());
-    for (kind, rooms) in [LiveKind::Presence, LiveKind::Voice].into_iter().zip(rooms) {
-        if let Err(error) = node.broker.live_index(kind, &rooms).await {
-            node.metrics.broker_errors.inc();
-            tracing::warn!(%error, "indexing live rooms failed");
+/// Retries the removals of entries that failed when their sessions closed.
+async fn retry_removals(node: &Node) {
+    for (kind, room, field) in node.leases.take_retries() {
+        let aggregate = match kind {
+            LiveKind::Presence => Aggregate::Presence,
+            LiveKind::Voice => Aggregate::Voice { joined: false },
+        };
+        let op = LeaseOp::Remove {
+            field: field.clone(),
+        };
+        if update(node, &room, op, aggregate).await.is_err() {
+            node.leases.remove_later(kind, &room, &field);
         }
     }
 }
 
-async fn sweep(node: &Node, kind: LiveKind) {
+/// Claims incarnations whose lease lapsed and removes their entries, room by room.
+async fn sweep(node: &Node) {
     let ttl = node.config.fleet.live_ttl();
-    let stale = match node.broker.live_stale(kind, ttl, SWEEP_BATCH).await {
-        Ok(stale) => stale,
+    let dead = match node.broker.live_claim(ttl, CLAIM_BATCH).await {
+        Ok(dead) => dead,
         Err(error) => {
             node.metrics.broker_errors.inc();
-            tracing::warn!(%error, "listing stale live rooms failed");
+            tracing::warn!(%error, "claiming lapsed live leases failed");
             return;
         }
     };
-    for room in stale {
-        if let Err(error) = update(node, &room, LeaseOp::Sweep, aggregate(kind)).await {
+    for incarnation in dead {
+        if let Err(error) = sweep_one(node, &incarnation).await {
             node.metrics.broker_errors.inc();
-            tracing::warn!(%error, room, "sweeping a live room failed");
+            // Claimed for a TTL: another round (here or on another node) takes it over.
+            tracing::warn!(%error, incarnation, "sweeping a lapsed incarnation failed");
         }
     }
+}
+
+async fn sweep_one(node: &Node, incarnation: &str) -> Result<(), shared::broker::BrokerError> {
+    let rooms = node.broker.live_held(incarnation).await?;
+    tracing::info!(
+        incarnation,
+        rooms = rooms.len(),
+        "sweeping a lapsed incarnation"
+    );
+    for room in rooms {
+        let aggregate = match room.split_once(':') {
+            Some(("presence", _)) => Aggregate::Presence,
+            Some(("channel", _)) => Aggregate::Voice { joined: false },
+            _ => continue,
+        };
+        let dead = incarnation.to_owned();
+        update(node, &room, LeaseOp::Sweep { dead }, aggregate).await?;
+    }
+    node.metrics.live_sweeps.inc();
+    node.broker.live_buried(incarnation).await
 }

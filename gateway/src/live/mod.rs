@@ -1,6 +1,6 @@
 //! Live state a session contributes to: the user's presence and a voice channel's members
-//! (leased, multi-node, see `shared::live`), and typing indicators. The session calls in;
-//! [`lease::run`] keeps this node's leases alive and sweeps what dead nodes left behind.
+//! (multi-node, see `shared::live`), and typing indicators. The session calls in;
+//! [`lease::run`] keeps this node's lease alive and sweeps what dead nodes left behind.
 
 pub mod lease;
 pub mod presence;
@@ -16,10 +16,13 @@ use std::{
     time::Duration,
 };
 
-/// The live entries this node owns, to renew their leases: (kind, room) → session fields.
+/// The live entries this node's sessions own: (kind, room) → session fields; and removals
+/// that failed (Redis did not answer), retried by [`lease::run`]: an entry is only removed
+/// by its session or by a sweep after the node died, so a removal must not be dropped.
 #[derive(Default)]
 pub struct Leases {
     owned: Mutex<HashMap<(LiveKind, String), HashSet<String>>>,
+    retries: Mutex<Vec<(LiveKind, String, String)>>,
 }
 
 impl Leases {
@@ -31,34 +34,78 @@ impl Leases {
             .insert(field.to_owned());
     }
 
-    fn release(&self, kind: LiveKind, room: &str, field: &str) {
+    /// Forgets `field`; true when no other field of its incarnation is left in the room.
+    fn release(&self, kind: LiveKind, room: &str, field: &str) -> bool {
         let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (kind, room.to_owned());
-        if let Some(fields) = owned.get_mut(&key) {
-            fields.remove(field);
-            if fields.is_empty() {
-                owned.remove(&key);
-                owned.shrink_when_sparse();
-            }
+        let Some(fields) = owned.get_mut(&key) else {
+            return true;
+        };
+        fields.remove(field);
+        let incarnation = incarnation_of(field);
+        let last = !fields.iter().any(|f| incarnation_of(f) == incarnation);
+        if fields.is_empty() {
+            owned.remove(&key);
+            owned.shrink_when_sparse();
         }
+        last
+    }
+
+    /// Remembers a removal to retry.
+    pub fn remove_later(&self, kind: LiveKind, room: &str, field: &str) {
+        let mut retries = self.retries.lock().unwrap_or_else(PoisonError::into_inner);
+        retries.push((kind, room.to_owned(), field.to_owned()));
+    }
+
+    fn take_retries(&self) -> Vec<(LiveKind, String, String)> {
+        std::mem::take(&mut *self.retries.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// This node's session fields in one room's map.
-    fn fields(&self, kind: LiveKind, room: &str) -> Vec<String> {
+    pub(crate) fn fields(&self, kind: LiveKind, room: &str) -> Vec<String> {
         let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
         owned
             .get(&(kind, room.to_owned()))
             .map(|f| f.iter().cloned().collect())
             .unwrap_or_default()
     }
+}
 
-    /// A copy of everything held, for one renewal round.
-    fn snapshot(&self) -> Vec<((LiveKind, String), Vec<String>)> {
-        let owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
-        owned
-            .iter()
-            .map(|(k, fields)| (k.clone(), fields.iter().cloned().collect()))
-            .collect()
+/// The incarnation part of a session field (`<incarnation>|<connection>`).
+fn incarnation_of(field: &str) -> &str {
+    field
+        .rsplit_once('|')
+        .map_or(field, |(incarnation, _)| incarnation)
+}
+
+/// The name this node's live entries are held under: `<node id>:<boot>.<n>`, where `n`
+/// counts the times the node found its lease lapsed and started over.
+pub struct Incarnation {
+    base: String,
+    current: Mutex<(u32, String)>,
+}
+
+impl Incarnation {
+    pub fn new(node_id: &str, boot: &str) -> Incarnation {
+        let base = format!("{node_id}:{boot}");
+        let first = format!("{base}.0");
+        Incarnation {
+            base,
+            current: Mutex::new((0, first)),
+        }
+    }
+
+    pub fn current(&self) -> String {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.1.clone()
+    }
+
+    /// Starts a new incarnation and returns it.
+    pub fn next(&self) -> String {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.0 += 1;
+        current.1 = format!("{}.{}", self.base, current.0);
+        current.1.clone()
     }
 }
 
@@ -91,7 +138,8 @@ impl Aggregate {
 }
 
 /// Applies `op` to `room`'s live map, then stores and publishes the new aggregate if it
-/// changed. Keeps the node's lease bookkeeping and the sweep index in step.
+/// changed. Keeps the node's bookkeeping (its entries, the rooms its incarnation holds) and
+/// the index of rooms with live state in step.
 pub async fn update(
     node: &Node,
     room: &str,
@@ -99,16 +147,27 @@ pub async fn update(
     aggregate: Aggregate,
 ) -> Result<(), BrokerError> {
     let kind = aggregate.kind();
-    let ttl = node.config.fleet.live_ttl();
+    let mut unhold = None;
     match &op {
-        LeaseOp::Set { field, .. } => node.leases.hold(kind, room, field),
-        LeaseOp::Remove { field } => node.leases.release(kind, room, field),
-        LeaseOp::Touch { .. } | LeaseOp::Sweep => {}
+        LeaseOp::Set { field, .. } => {
+            // Before the entry exists: a sweep must find the room if this node dies.
+            node.broker.live_hold(incarnation_of(field), room).await?;
+            node.leases.hold(kind, room, field);
+        }
+        LeaseOp::Remove { field } => {
+            if node.leases.release(kind, room, field) {
+                unhold = Some(incarnation_of(field).to_owned());
+            }
+        }
+        LeaseOp::Sweep { .. } => {}
     }
-    let snapshot = node.broker.live_apply(room, &op, ttl).await?;
+    let snapshot = node.broker.live_apply(room, &op).await?;
+    if let Some(incarnation) = unhold {
+        // After the entry is gone (a failure leaves the room listed: a sweep finds nothing).
+        node.broker.live_unhold(&incarnation, room).await?;
+    }
     if !snapshot.changed {
-        if snapshot.live_entries == 0 && matches!(op, LeaseOp::Sweep) {
-            // Nothing left to sweep (its keys may have expired): stop listing the room.
+        if snapshot.live_entries == 0 {
             node.broker.live_unindex(kind, room).await?;
         }
         return Ok(());
@@ -117,7 +176,7 @@ pub async fn update(
         return Ok(());
     };
     node.broker
-        .live_commit(room, snapshot.version, &canonical, Some(&payload), ttl)
+        .live_commit(room, snapshot.version, &canonical, Some(&payload))
         .await?;
     if snapshot.entries.is_empty() {
         node.broker.live_unindex(kind, room).await?;
@@ -127,12 +186,42 @@ pub async fn update(
     Ok(())
 }
 
-/// The field naming one session in a live map: `<node id>|<connection id>`.
+/// The field naming one session in a live map: `<incarnation>|<connection id>`.
 pub fn session_field(node: &Node, conn: crate::session::ConnId) -> String {
-    format!("{}|{}", node.id, conn.0)
+    shared::live::field(&node.incarnation.current(), conn.0)
 }
 
-/// How often leases are renewed and dead nodes' leftovers swept.
+/// How often the node's lease is renewed and dead incarnations' entries swept.
 pub fn renew_every(ttl: Duration) -> Duration {
     ttl / 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_is_released_with_the_last_field_of_an_incarnation() {
+        let leases = Leases::default();
+        let room = "presence:7";
+        for field in ["n:a.0|1", "n:a.0|2", "n:a.1|3"] {
+            leases.hold(LiveKind::Presence, room, field);
+        }
+        assert!(
+            !leases.release(LiveKind::Presence, room, "n:a.0|1"),
+            "|2 is left"
+        );
+        assert!(leases.release(LiveKind::Presence, room, "n:a.0|2"));
+        assert!(leases.release(LiveKind::Presence, room, "n:a.1|3"));
+        assert!(leases.fields(LiveKind::Presence, room).is_empty());
+    }
+
+    #[test]
+    fn incarnations_are_numbered_from_the_node_and_its_boot() {
+        let incarnation = Incarnation::new("gw-1", "b00t");
+        assert_eq!(incarnation.current(), "gw-1:b00t.0");
+        assert_eq!(incarnation.next(), "gw-1:b00t.1");
+        assert_eq!(incarnation.current(), "gw-1:b00t.1");
+        assert_eq!(incarnation_of("gw-1:b00t.1|42"), "gw-1:b00t.1");
+    }
 }

@@ -98,7 +98,7 @@ pub async fn leave(node: &Node, channel: &Id, field: &str) -> Result<(), BrokerE
     .await
 }
 
-fn room(channel: &Id) -> String {
+pub fn room(channel: &Id) -> String {
     format!("channel:{channel}")
 }
 
@@ -128,7 +128,8 @@ pub async fn evict(node: std::sync::Arc<Node>, channel: Id, user: Id) {
             continue;
         }
         if let Err(error) = leave(&node, &channel, &field).await {
-            tracing::warn!(%error, "taking an evicted user out of voice failed; the lease will lapse");
+            tracing::warn!(%error, "taking an evicted user out of voice failed; retried");
+            node.leases.remove_later(LiveKind::Voice, &room, &field);
         }
     }
 }

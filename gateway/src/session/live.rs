@@ -4,6 +4,7 @@
 use super::Session;
 use crate::live::{presence, typing, voice};
 use serde_json::Value;
+use shared::live::LiveKind;
 use shared::{Id, Room, broker::BrokerError, presence::SessionPresence};
 use std::sync::atomic::Ordering;
 
@@ -90,10 +91,14 @@ impl Session {
             if let Some(channel) = voice
                 && let Err(error) = voice::leave(&node, &channel, &field).await
             {
-                tracing::warn!(%error, user.id = %user, "leaving voice on close failed; the lease will lapse");
+                tracing::warn!(%error, user.id = %user, "leaving voice on close failed; retried");
+                let room = voice::room(&channel);
+                node.leases.remove_later(LiveKind::Voice, &room, &field);
             }
             if presence_set && let Err(error) = presence::clear(&node, &user, &field).await {
-                tracing::warn!(%error, user.id = %user, "clearing presence on close failed; the lease will lapse");
+                tracing::warn!(%error, user.id = %user, "clearing presence on close failed; retried");
+                let room = presence::room(&user);
+                node.leases.remove_later(LiveKind::Presence, &room, &field);
             }
         });
     }

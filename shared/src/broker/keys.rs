@@ -15,10 +15,12 @@
 //! | `Phistory:{<room>}` | stream | entry id `<offset>-0`, field `e`: the published envelope; `MAXLEN ~ HISTORY_MAX_LEN`, `HISTORY_TTL_SECS` after the last publication |
 //! | `Phistory:{<room>}:meta` | hash | `e` the epoch, `s` the newest offset; same TTL as the stream |
 //! | `Plive:{<room>}` | hash | live state of a room (presence of `presence:<u>`, voice of `channel:<c>`): session → entry |
-//! | `Plive:{<room>}:exp` | hash | session → lease expiry (ms) |
 //! | `Plive:{<room>}:ver` | string | version, bumped by every change |
 //! | `Plive:{<room>}:cur` | string | the aggregate last published |
-//! | `Plive-index:{presence\|voice}` | sorted set | rooms with live state, scored by last refresh (ms) |
+//! | `Plive-index:{presence\|voice}` | sorted set | rooms with live state, scored by when they got it (ms) |
+//! | `P{live}:nodes` | sorted set | node incarnations, scored by lease expiry (ms) |
+//! | `P{live}:dead` | set | incarnations claimed by a sweep, until it finished |
+//! | `Plive-held:<incarnation>` | set | the rooms where the incarnation holds entries (a superset) |
 //! | `Psession:<id>` | string | a closed session's record (JSON: user, last seq, room positions, recent frames), `GATEWAY_RESUME_TTL_SECS` |
 //! | `Pidem:<scope>:<key>` | string | an `Idempotency-Key`'s record: pending, or the first answer (status, body, body hash) |
 //! | `P{fleet}:nodes` | sorted set | gateway node ids, scored by last heartbeat (ms) |
@@ -29,7 +31,6 @@ use crate::{id::Id, room::Room};
 /// The keys of one room's live map.
 pub struct LiveKeys {
     pub entries: String,
-    pub expiries: String,
     pub version: String,
     pub current: String,
 }
@@ -91,16 +92,28 @@ impl Keys {
         format!("{}history:{{{room}}}:meta", self.prefix)
     }
 
-    /// The live map of `room` and its companions: entries, lease expiries, version, current
-    /// aggregate. All four share the room's hash slot (and so its sharded channel's).
+    /// The live map of `room` and its companions: entries, version, current aggregate. All
+    /// three share the room's hash slot (and so its sharded channel's).
     pub fn live(&self, room: &str) -> LiveKeys {
         let base = format!("{}live:{{{room}}}", self.prefix);
         LiveKeys {
-            expiries: format!("{base}:exp"),
             version: format!("{base}:ver"),
             current: format!("{base}:cur"),
             entries: base,
         }
+    }
+
+    /// The incarnation leases and the incarnations being swept (one hash slot: a renewal
+    /// and a claim are checked against each other in one step).
+    pub fn live_nodes(&self) -> [String; 2] {
+        [
+            format!("{}{{live}}:nodes", self.prefix),
+            format!("{}{{live}}:dead", self.prefix),
+        ]
+    }
+
+    pub fn live_held(&self, incarnation: &str) -> String {
+        format!("{}live-held:{incarnation}", self.prefix)
     }
 
     pub fn live_index(&self, kind: crate::live::LiveKind) -> String {

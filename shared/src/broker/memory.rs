@@ -32,6 +32,7 @@ pub(super) struct State {
     sessions: Expiring,
     pub(super) live: HashMap<String, super::memory_live::LiveMap>,
     pub(super) live_index: HashMap<&'static str, HashMap<String, u64>>,
+    pub(super) incarnations: super::memory_live::Incarnations,
 }
 
 impl State {

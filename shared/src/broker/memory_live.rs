@@ -2,46 +2,45 @@
 
 use super::{BrokerError, memory::MemoryBroker};
 use crate::live::{LeaseOp, LiveKind, LiveSnapshot, now_ms};
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::Duration,
+};
 
-/// One room's live map: session → (entry, lease expiry in ms).
+/// One room's live map: session → entry.
 #[derive(Default)]
 pub struct LiveMap {
-    entries: BTreeMap<String, (String, u64)>,
+    entries: BTreeMap<String, String>,
     version: u64,
     current: Option<String>,
 }
 
+/// The incarnation leases (expiry in ms), the ones claimed by a sweep, and the rooms each
+/// holds entries in.
+#[derive(Default)]
+pub struct Incarnations {
+    leases: HashMap<String, u64>,
+    dead: HashSet<String>,
+    held: HashMap<String, HashSet<String>>,
+}
+
 impl MemoryBroker {
-    pub async fn live_apply(
-        &self,
-        room: &str,
-        op: &LeaseOp,
-        ttl: Duration,
-    ) -> Result<LiveSnapshot, BrokerError> {
-        let now = now_ms();
-        let expiry = now + ttl.as_millis() as u64;
+    pub async fn live_apply(&self, room: &str, op: &LeaseOp) -> Result<LiveSnapshot, BrokerError> {
         Ok(self.with(|s| {
             let map = s.live.entry(room.to_owned()).or_default();
-            let mut changed = match op {
+            let changed = match op {
                 LeaseOp::Set { field, value } => {
-                    map.entries.insert(field.clone(), (value.clone(), expiry));
+                    map.entries.insert(field.clone(), value.clone());
                     true
                 }
                 LeaseOp::Remove { field } => map.entries.remove(field).is_some(),
-                LeaseOp::Touch { fields } => {
-                    for field in fields {
-                        if let Some(entry) = map.entries.get_mut(field) {
-                            entry.1 = expiry;
-                        }
-                    }
-                    false
+                LeaseOp::Sweep { dead } => {
+                    let prefix = format!("{dead}|");
+                    let before = map.entries.len();
+                    map.entries.retain(|field, _| !field.starts_with(&prefix));
+                    map.entries.len() != before
                 }
-                LeaseOp::Sweep => false,
             };
-            let before = map.entries.len();
-            map.entries.retain(|_, (_, lease)| *lease > now);
-            changed |= map.entries.len() != before;
             if !changed {
                 return LiveSnapshot {
                     live_entries: map.entries.len(),
@@ -52,7 +51,7 @@ impl MemoryBroker {
             let entries: Vec<(String, String)> = map
                 .entries
                 .iter()
-                .map(|(k, (v, _))| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             LiveSnapshot {
                 version: map.version,
@@ -63,13 +62,95 @@ impl MemoryBroker {
         }))
     }
 
+    pub async fn live_renew(
+        &self,
+        incarnation: &str,
+        ttl: Duration,
+        known: bool,
+    ) -> Result<bool, BrokerError> {
+        let expiry = now_ms() + ttl.as_millis() as u64;
+        Ok(self.with(|s| {
+            let nodes = &mut s.incarnations;
+            if nodes.dead.contains(incarnation)
+                || (known && !nodes.leases.contains_key(incarnation))
+            {
+                return false;
+            }
+            nodes.leases.insert(incarnation.to_owned(), expiry);
+            true
+        }))
+    }
+
+    pub async fn live_claim(
+        &self,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BrokerError> {
+        let now = now_ms();
+        Ok(self.with(|s| {
+            let nodes = &mut s.incarnations;
+            let lapsed: Vec<String> = nodes
+                .leases
+                .iter()
+                .filter(|(_, expiry)| **expiry <= now)
+                .map(|(incarnation, _)| incarnation.clone())
+                .take(limit)
+                .collect();
+            for incarnation in &lapsed {
+                nodes.dead.insert(incarnation.clone());
+                nodes
+                    .leases
+                    .insert(incarnation.clone(), now + ttl.as_millis() as u64);
+            }
+            lapsed
+        }))
+    }
+
+    pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
+        self.with(|s| {
+            let nodes = &mut s.incarnations;
+            nodes.held.remove(incarnation);
+            nodes.leases.remove(incarnation);
+            nodes.dead.remove(incarnation);
+        });
+        Ok(())
+    }
+
+    pub async fn live_hold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        self.with(|s| {
+            let held = s
+                .incarnations
+                .held
+                .entry(incarnation.to_owned())
+                .or_default();
+            held.insert(room.to_owned());
+        });
+        Ok(())
+    }
+
+    pub async fn live_unhold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        self.with(|s| {
+            if let Some(held) = s.incarnations.held.get_mut(incarnation) {
+                held.remove(room);
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn live_held(&self, incarnation: &str) -> Result<Vec<String>, BrokerError> {
+        Ok(self.with(|s| {
+            let held = s.incarnations.held.get(incarnation);
+            held.map(|rooms| rooms.iter().cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
+
     pub async fn live_commit(
         &self,
         room: &str,
         version: u64,
         canonical: &str,
         payload: Option<&str>,
-        _ttl: Duration,
     ) -> Result<bool, BrokerError> {
         let publish = self.with(|s| {
             let map = s.live.entry(room.to_owned()).or_default();
@@ -108,24 +189,6 @@ impl MemoryBroker {
     pub async fn live_unindex(&self, kind: LiveKind, room: &str) -> Result<(), BrokerError> {
         self.with(|s| s.live_index.entry(kind.as_str()).or_default().remove(room));
         Ok(())
-    }
-
-    pub async fn live_stale(
-        &self,
-        kind: LiveKind,
-        older_than: Duration,
-        limit: usize,
-    ) -> Result<Vec<String>, BrokerError> {
-        let before = now_ms().saturating_sub(older_than.as_millis() as u64);
-        Ok(self.with(|s| {
-            let index = s.live_index.entry(kind.as_str()).or_default();
-            index
-                .iter()
-                .filter(|(_, at)| **at <= before)
-                .map(|(r, _)| r.clone())
-                .take(limit)
-                .collect()
-        }))
     }
 
     pub async fn live_indexed(

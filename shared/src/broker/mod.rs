@@ -320,14 +320,9 @@ impl Broker {
 /// Live maps (presence, voice): see [`crate::live`]. `room` names the map and is the channel
 /// its aggregate is published on.
 impl Broker {
-    /// Applies `op` to the room's map, drops lapsed entries, and returns the map.
-    pub async fn live_apply(
-        &self,
-        room: &str,
-        op: &LeaseOp,
-        ttl: std::time::Duration,
-    ) -> Result<LiveSnapshot, BrokerError> {
-        dispatch!(self.live_apply(room, op, ttl))
+    /// Applies `op` to the room's map and returns the map.
+    pub async fn live_apply(&self, room: &str, op: &LeaseOp) -> Result<LiveSnapshot, BrokerError> {
+        dispatch!(self.live_apply(room, op))
     }
 
     /// Stores `canonical` as the room's aggregate and publishes `payload` on the room, if the
@@ -338,9 +333,8 @@ impl Broker {
         version: u64,
         canonical: &str,
         payload: Option<&str>,
-        ttl: std::time::Duration,
     ) -> Result<bool, BrokerError> {
-        dispatch!(self.live_commit(room, version, canonical, payload, ttl))
+        dispatch!(self.live_commit(room, version, canonical, payload))
     }
 
     /// The aggregate last committed for each room (None: nothing live).
@@ -348,23 +342,13 @@ impl Broker {
         dispatch!(self.live_current(rooms))
     }
 
-    /// Marks rooms as refreshed now, for the sweep.
+    /// Lists rooms as having live state.
     pub async fn live_index(&self, kind: LiveKind, rooms: &[String]) -> Result<(), BrokerError> {
         dispatch!(self.live_index(kind, rooms))
     }
 
     pub async fn live_unindex(&self, kind: LiveKind, room: &str) -> Result<(), BrokerError> {
         dispatch!(self.live_unindex(kind, room))
-    }
-
-    /// Rooms nobody refreshed for `older_than`: their owners may be dead; sweep them.
-    pub async fn live_stale(
-        &self,
-        kind: LiveKind,
-        older_than: std::time::Duration,
-        limit: usize,
-    ) -> Result<Vec<String>, BrokerError> {
-        dispatch!(self.live_stale(kind, older_than, limit))
     }
 
     /// Up to `limit` rooms with live state.
@@ -374,6 +358,47 @@ impl Broker {
         limit: usize,
     ) -> Result<Vec<String>, BrokerError> {
         dispatch!(self.live_indexed(kind, limit))
+    }
+
+    /// Renews `incarnation`'s lease for `ttl`. False when it must not: a sweep claimed it, or
+    /// (`known`: it was renewed before) a sweep already finished with it.
+    pub async fn live_renew(
+        &self,
+        incarnation: &str,
+        ttl: std::time::Duration,
+        known: bool,
+    ) -> Result<bool, BrokerError> {
+        dispatch!(self.live_renew(incarnation, ttl, known))
+    }
+
+    /// Claims up to `limit` incarnations whose lease lapsed, for the caller to sweep within
+    /// `ttl` (else another node claims them again).
+    pub async fn live_claim(
+        &self,
+        ttl: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BrokerError> {
+        dispatch!(self.live_claim(ttl, limit))
+    }
+
+    /// Forgets a swept incarnation: its lease, its claim, its rooms.
+    pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
+        dispatch!(self.live_buried(incarnation))
+    }
+
+    /// Records that `incarnation` holds entries in `room` (before it sets one).
+    pub async fn live_hold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        dispatch!(self.live_hold(incarnation, room))
+    }
+
+    /// Records that `incarnation` holds no more entries in `room` (after it removed the last).
+    pub async fn live_unhold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        dispatch!(self.live_unhold(incarnation, room))
+    }
+
+    /// The rooms where `incarnation` holds (or held) entries.
+    pub async fn live_held(&self, incarnation: &str) -> Result<Vec<String>, BrokerError> {
+        dispatch!(self.live_held(incarnation))
     }
 }
 

@@ -1,45 +1,36 @@
 //! Live maps on Redis (see `crate::live`): two Lua scripts, one to apply a change and one to
-//! commit the aggregate, each touching only the room's own hash slot.
+//! commit the aggregate, each touching only the room's own hash slot; and the incarnation
+//! leases, renewed and claimed by two more scripts on the `{live}` slot.
 
 use super::{BrokerError, redis::RedisBroker};
 use crate::live::{LeaseOp, LiveKind, LiveSnapshot, now_ms};
 use fred::{prelude::*, types::scripts::Script};
 use std::{sync::LazyLock, time::Duration};
 
-/// KEYS entries, expiries, version, current. ARGV now, ttl, op, op arguments.
-/// Returns {version, entries...}, or {-1, entry count} when a touch or sweep changed nothing.
+/// KEYS entries, version. ARGV op, op arguments ('set' field value | 'remove' field |
+/// 'sweep' incarnation). Returns {version, entries...}, or {-1, entry count} when nothing
+/// changed.
 static APPLY: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local op = ARGV[3]
+local op = ARGV[1]
 local changed = false
 if op == 'set' then
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
-  redis.call('HSET', KEYS[2], ARGV[4], now + ttl)
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   changed = true
 elseif op == 'remove' then
-  changed = redis.call('HDEL', KEYS[1], ARGV[4]) == 1
-  redis.call('HDEL', KEYS[2], ARGV[4])
-elseif op == 'touch' then
-  for i = 4, #ARGV do
-    if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then redis.call('HSET', KEYS[2], ARGV[i], now + ttl) end
+  changed = redis.call('HDEL', KEYS[1], ARGV[2]) == 1
+elseif op == 'sweep' then
+  local prefix = ARGV[2] .. '|'
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(field, 1, #prefix) == prefix then
+      redis.call('HDEL', KEYS[1], field)
+      changed = true
+    end
   end
 end
-local leases = redis.call('HGETALL', KEYS[2])
-for i = 1, #leases, 2 do
-  if tonumber(leases[i + 1]) <= now then
-    redis.call('HDEL', KEYS[1], leases[i])
-    redis.call('HDEL', KEYS[2], leases[i])
-    changed = true
-  end
-end
-local version = -1
-if changed then version = redis.call('INCR', KEYS[3]) end
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl * 4) end
 if not changed then return {-1, redis.call('HLEN', KEYS[1])} end
-local reply = {version}
+local reply = {redis.call('INCR', KEYS[2])}
 local entries = redis.call('HGETALL', KEYS[1])
 for i = 1, #entries do reply[i + 1] = entries[i] end
 return reply
@@ -48,46 +39,61 @@ return reply
 });
 
 /// KEYS version, current. ARGV version, canonical ('' = nothing), channel, payload ('' = none),
-/// publish command, key ttl. Returns 1 when it stored and published.
+/// publish command. Returns 1 when it stored and published.
 static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local current = redis.call('GET', KEYS[2]) or ''
 if current == ARGV[2] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[6]) end
+if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2]) end
 if ARGV[4] ~= '' then redis.call(ARGV[5], ARGV[3], ARGV[4]) end
 return 1
 "#,
     )
 });
 
+/// KEYS nodes, dead. ARGV incarnation, now, ttl, known ('1': it renewed before). Renews the
+/// incarnation's lease; returns 0 instead when a sweep claimed it, or when a known
+/// incarnation is gone (a sweep finished with it): its entries may be gone.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
+if ARGV[4] == '1' and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return 1
+"#,
+    )
+});
+
+/// KEYS nodes, dead. ARGV now, ttl, limit. Claims up to `limit` incarnations whose lease
+/// lapsed: marks them dead (their renewals now fail) and leases them to the sweeper for a
+/// ttl, so that a sweeper that dies is followed by another. Returns them.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local now = tonumber(ARGV[1])
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, incarnation in ipairs(lapsed) do
+  redis.call('SADD', KEYS[2], incarnation)
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), incarnation)
+end
+return lapsed
+"#,
+    )
+});
+
 impl RedisBroker {
-    pub async fn live_apply(
-        &self,
-        room: &str,
-        op: &LeaseOp,
-        ttl: Duration,
-    ) -> Result<LiveSnapshot, BrokerError> {
+    pub async fn live_apply(&self, room: &str, op: &LeaseOp) -> Result<LiveSnapshot, BrokerError> {
         let keys = self.keys().live(room);
-        let mut args = vec![now_ms().to_string(), ttl.as_millis().to_string()];
-        match op {
-            LeaseOp::Set { field, value } => {
-                args.extend(["set".into(), field.clone(), value.clone()])
-            }
-            LeaseOp::Remove { field } => args.extend(["remove".into(), field.clone()]),
-            LeaseOp::Touch { fields } => {
-                args.push("touch".into());
-                args.extend(fields.iter().cloned());
-            }
-            LeaseOp::Sweep => args.push("sweep".into()),
-        }
+        let args: Vec<String> = match op {
+            LeaseOp::Set { field, value } => vec!["set".into(), field.clone(), value.clone()],
+            LeaseOp::Remove { field } => vec!["remove".into(), field.clone()],
+            LeaseOp::Sweep { dead } => vec!["sweep".into(), dead.clone()],
+        };
         let reply: Vec<fred::types::Value> = APPLY
-            .evalsha_with_reload(
-                self.client(),
-                vec![keys.entries, keys.expiries, keys.version, keys.current],
-                args,
-            )
+            .evalsha_with_reload(self.client(), vec![keys.entries, keys.version], args)
             .await?;
         let mut reply = reply.into_iter();
         let version = reply.next().and_then(|v| v.as_i64()).unwrap_or(-1);
@@ -117,7 +123,6 @@ impl RedisBroker {
         version: u64,
         canonical: &str,
         payload: Option<&str>,
-        ttl: Duration,
     ) -> Result<bool, BrokerError> {
         let keys = self.keys().live(room);
         let args = vec![
@@ -126,12 +131,76 @@ impl RedisBroker {
             room.to_owned(),
             payload.unwrap_or_default().to_owned(),
             self.publish_command().to_owned(),
-            (ttl.as_millis() * 4).to_string(),
         ];
         let stored: i64 = COMMIT
             .evalsha_with_reload(self.client(), vec![keys.version, keys.current], args)
             .await?;
         Ok(stored == 1)
+    }
+
+    pub async fn live_renew(
+        &self,
+        incarnation: &str,
+        ttl: Duration,
+        known: bool,
+    ) -> Result<bool, BrokerError> {
+        let args = vec![
+            incarnation.to_owned(),
+            now_ms().to_string(),
+            ttl.as_millis().to_string(),
+            if known { "1" } else { "0" }.to_owned(),
+        ];
+        let keys = self.keys().live_nodes().to_vec();
+        let renewed: i64 = RENEW.evalsha_with_reload(self.client(), keys, args).await?;
+        Ok(renewed == 1)
+    }
+
+    pub async fn live_claim(
+        &self,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, BrokerError> {
+        let args = vec![
+            now_ms().to_string(),
+            ttl.as_millis().to_string(),
+            limit.to_string(),
+        ];
+        let keys = self.keys().live_nodes().to_vec();
+        Ok(CLAIM.evalsha_with_reload(self.client(), keys, args).await?)
+    }
+
+    pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
+        let _: i64 = self
+            .client()
+            .del(self.keys().live_held(incarnation))
+            .await?;
+        let [nodes, dead] = self.keys().live_nodes();
+        let _: i64 = self.client().zrem(nodes, incarnation).await?;
+        let _: i64 = self.client().srem(dead, incarnation).await?;
+        Ok(())
+    }
+
+    pub async fn live_hold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        let _: i64 = self
+            .client()
+            .sadd(self.keys().live_held(incarnation), room)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn live_unhold(&self, incarnation: &str, room: &str) -> Result<(), BrokerError> {
+        let _: i64 = self
+            .client()
+            .srem(self.keys().live_held(incarnation), room)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn live_held(&self, incarnation: &str) -> Result<Vec<String>, BrokerError> {
+        Ok(self
+            .client()
+            .smembers(self.keys().live_held(incarnation))
+            .await?)
     }
 
     pub async fn live_current(&self, rooms: &[String]) -> Result<Vec<Option<String>>, BrokerError> {
@@ -174,26 +243,6 @@ impl RedisBroker {
             .zrem(self.keys().live_index(kind), room)
             .await?;
         Ok(())
-    }
-
-    pub async fn live_stale(
-        &self,
-        kind: LiveKind,
-        older_than: Duration,
-        limit: usize,
-    ) -> Result<Vec<String>, BrokerError> {
-        let before = now_ms().saturating_sub(older_than.as_millis() as u64) as f64;
-        let limit = Some((0, limit as i64));
-        Ok(self
-            .client()
-            .zrangebyscore(
-                self.keys().live_index(kind),
-                f64::NEG_INFINITY,
-                before,
-                false,
-                limit,
-            )
-            .await?)
     }
 
     pub async fn live_indexed(
