@@ -7,6 +7,7 @@
 use integration_tests::*;
 use serde_json::json;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn log_file(name: &str, run: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
@@ -44,7 +45,9 @@ async fn core_flows(redis: SecureRedis, run: &str) {
             .client_args()
             .into_iter()
             .fold(GatewayOpts::new(redis.url(), id), |o, a| o.arg(a));
-        Gateway::start(opts.arg("--registry-ttl-ms").arg("1000").launch(launch(id)))
+        // A short live TTL: lease renewals, claims and a sweep run within the test.
+        let opts = opts.arg("--registry-ttl-ms").arg("1000");
+        Gateway::start(opts.arg("--live-ttl-ms").arg("600").launch(launch(id)))
     };
     let (a, b) = (gateway("gw-a"), gateway("gw-b"));
     let chat = Chat::new(&dispatcher.base_url());
@@ -94,6 +97,18 @@ async fn core_flows(redis: SecureRedis, run: &str) {
         .send_json(json!({"op": "RESUME", "token": token("2"), "session_id": session, "seq": seq}))
         .await;
     again.recv_type("RESUMED").await;
+
+    // A node killed: another one sweeps its entries, and its user goes offline.
+    let mut c = gateway("gw-c");
+    let _carol = NativeClient::connect(&c, "3").await;
+    alice
+        .send_json(json!({"op": "PRESENCE_SUBSCRIBE", "user_id": "3"}))
+        .await;
+    let initial = alice.recv_type("INIT_STATE").await;
+    assert_eq!(initial["data"]["status"], "online", "{initial}");
+    c.kill();
+    let offline = alice.recv_json_within(Duration::from_secs(10)).await;
+    assert_eq!(offline["data"]["status"], "offline", "{offline}");
 
     // Redis refused nothing, and every key is under the prefix.
     assert_eq!(redis.admin(&["ACL", "LOG"]), "", "commands Redis refused");
