@@ -183,8 +183,8 @@ pub struct Limits {
     /// User ids one PRESENCE_SUBSCRIBE may name.
     #[arg(long, env = "GATEWAY_PRESENCE_MAX_IDS", default_value_t = 100)]
     pub presence_max_ids: usize,
-    /// Allow PRESENCE_SUBSCRIBE `all: true` (every user's presence; plain Redis or the
-    /// in-process broker only, not a Redis Cluster).
+    /// Allow PRESENCE_SUBSCRIBE `all: true` (every user's presence; on a Redis Cluster
+    /// through the `presence-all` fan-in channel).
     #[arg(long, env = "GATEWAY_PRESENCE_ALLOW_ALL")]
     pub presence_allow_all: bool,
     /// Require `?token=<jwt>` on the Lanyard socket (`/socket`; HTTP 401 without a valid one).

@@ -1,6 +1,7 @@
 //! The multi-node flows on a real 3-master Redis Cluster: the gateways use sharded pub/sub
 //! (SSUBSCRIBE), the dispatcher's publish script SPUBLISHes, and every key a script touches
-//! shares a hash slot.
+//! shares a hash slot. Presence (one user followed, everyone followed through the fan-in
+//! channel, a killed node swept), typing and voice cross nodes there too.
 
 use integration_tests::{
     Api, Chat, Dispatcher, DispatcherOpts, Gateway, GatewayOpts, NativeClient, RedisCluster,
@@ -31,7 +32,10 @@ impl ClusterStack {
         Gateway::start(
             GatewayOpts::new(self.cluster.url(), id)
                 .arg("--registry-ttl-ms")
-                .arg("1000"),
+                .arg("1000")
+                .arg("--live-ttl-ms")
+                .arg("900")
+                .arg("--presence-allow-all"),
         )
     }
 }
@@ -156,4 +160,57 @@ async fn the_node_registry_and_assignment_work_on_a_cluster() {
     assert!(urls.iter().any(|u| u == url), "{url} is one of {urls:?}");
     let client = NativeClient::connect_url(&format!("{url}?token={}", token("u1"))).await;
     assert_eq!(client.ready()["data"]["user_id"], "u1");
+}
+
+#[tokio::test]
+async fn presence_typing_and_voice_cross_nodes_on_a_cluster() {
+    let stack = ClusterStack::start();
+    let (a, b) = (stack.gateway("gw-a"), stack.gateway("gw-b"));
+    let mut c = stack.gateway("gw-c");
+    stack.chat.channel("30", "1", &["2", "3"]).await;
+    stack.chat.voice_channel("31", "1", &["2"]).await;
+    let mut one = NativeClient::connect(&a, "1").await;
+    let mut all = NativeClient::connect(&a, "4").await;
+    one.send_json(json!({"op": "PRESENCE_SUBSCRIBE", "user_id": "2"}))
+        .await;
+    assert_eq!(
+        one.recv_type("INIT_STATE").await["data"]["status"],
+        "offline"
+    );
+    all.send_json(json!({"op": "PRESENCE_SUBSCRIBE", "all": true}))
+        .await;
+    let everyone = all.recv_type("INIT_STATE").await;
+    assert!(everyone["data"].is_object(), "{everyone}");
+
+    // User 2 comes online on another node: the follower of one and of everyone both see it.
+    let mut two = NativeClient::connect(&b, "2").await;
+    two.heartbeat().await;
+    for (who, client) in [("one", &mut one), ("all", &mut all)] {
+        let update = client.recv_type("PRESENCE_UPDATE").await;
+        assert_eq!(update["room"], "presence:2", "{who}: {update}");
+        assert_eq!(update["data"]["status"], "online", "{who}: {update}");
+    }
+
+    // Typing and voice cross the nodes.
+    one.subscribe("channel:30").await;
+    two.send_json(json!({"op": "TYPING", "room": "channel:30"}))
+        .await;
+    let typing = one.recv_type("user_typing").await;
+    assert_eq!(typing["data"]["user_id"], "2", "{typing}");
+    one.subscribe("channel:31").await;
+    two.subscribe("channel:31").await;
+    two.send_json(json!({"op": "VOICE_STATE", "room": "channel:31", "joined": true}))
+        .await;
+    let voice = one.recv_type("VOICE_STATE_UPDATE").await;
+    assert_eq!(voice["data"]["member_user_ids"], json!([2]), "{voice}");
+
+    // A node killed: another sweeps it, and everyone's follower sees its user go offline.
+    let mut three = NativeClient::connect(&c, "3").await;
+    three.heartbeat().await;
+    let online = all.recv_type("PRESENCE_UPDATE").await;
+    assert_eq!(online["room"], "presence:3", "{online}");
+    c.kill();
+    let offline = all.recv_json_within(Duration::from_secs(10)).await;
+    assert_eq!(offline["room"], "presence:3", "{offline}");
+    assert_eq!(offline["data"]["status"], "offline", "{offline}");
 }

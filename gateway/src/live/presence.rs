@@ -81,7 +81,7 @@ pub async fn follow(session: &mut Session, target: Target) -> Result<Initial, Fo
             Ok(Initial::Many(current))
         }
         Target::All => {
-            if !limits.presence_allow_all || !node.broker.supports_patterns() {
+            if !limits.presence_allow_all {
                 return Err(FollowError::AllDisabled);
             }
             session.follow_all_presence().await?;

@@ -50,8 +50,13 @@ pub struct BrokerMessage {
 }
 
 /// The one pattern subscription there is: every `presence:<id>` channel, for clients that
-/// follow all presences. Not available on a Redis Cluster (sharded pub/sub has no patterns).
+/// follow all presences. On a Redis Cluster, where sharded pub/sub has no patterns, it is
+/// served by a fan-in channel instead ([`PRESENCE_FAN_IN`]).
 pub const ALL_PRESENCE: &str = "presence:*";
+
+/// On a Redis Cluster: the sharded channel every presence change is also published on, as
+/// `<room>\n<payload>`, subscribed by the nodes whose sockets follow everyone.
+pub const PRESENCE_FAN_IN: &str = "presence-all";
 
 /// Why a message stream returned no message.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -169,14 +174,6 @@ impl Broker {
         let channel = room.to_string();
         let payload = envelope.to_json();
         dispatch!(self.publish_transient(&channel, payload))
-    }
-
-    /// Whether [`ALL_PRESENCE`] can be subscribed (not on a Redis Cluster).
-    pub fn supports_patterns(&self) -> bool {
-        match self {
-            Broker::Redis(b) => !b.is_sharded(),
-            Broker::Memory(_) => true,
-        }
     }
 
     /// A dedicated subscriber connection and its message stream.

@@ -491,7 +491,7 @@ impl RedisSubscriber {
     /// command per slot.
     pub async fn subscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
         if self.sharded {
-            for group in by_slot(channels) {
+            for group in by_slot(&fan_in(channels)) {
                 self.client.ssubscribe(group).await?;
             }
         } else {
@@ -512,7 +512,7 @@ impl RedisSubscriber {
     /// find no local socket and are dropped.
     pub async fn unsubscribe(&self, channels: &[String]) -> Result<(), BrokerError> {
         if self.sharded {
-            for group in by_slot(channels) {
+            for group in by_slot(&fan_in(channels)) {
                 self.client.sunsubscribe(group).await?;
             }
         } else {
@@ -545,6 +545,17 @@ fn split_patterns(names: &[String]) -> (Vec<String>, Vec<String>) {
         .partition(|n| n == super::ALL_PRESENCE)
 }
 
+/// On a cluster, [`super::ALL_PRESENCE`] is subscribed as [`super::PRESENCE_FAN_IN`].
+fn fan_in(channels: &[String]) -> Vec<String> {
+    channels
+        .iter()
+        .map(|c| match c.as_str() {
+            super::ALL_PRESENCE => super::PRESENCE_FAN_IN.to_owned(),
+            _ => c.clone(),
+        })
+        .collect()
+}
+
 /// Channels grouped by cluster hash slot (a sharded command may only name one slot).
 fn by_slot(channels: &[String]) -> Vec<Vec<String>> {
     let mut groups: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
@@ -565,13 +576,26 @@ impl RedisMessages {
             match self.0.recv().await {
                 Ok(message) => {
                     // A payload that is not a string or bytes is not ours; skip it.
-                    if let Some(payload) = message.value.into_bytes() {
+                    let Some(payload) = message.value.into_bytes() else {
+                        continue;
+                    };
+                    let channel = message.channel.into_inner();
+                    if channel == super::PRESENCE_FAN_IN.as_bytes() {
+                        // `<room>\n<payload>`: delivered as the pattern's would be.
+                        let Some(split) = payload.iter().position(|&b| b == b'\n') else {
+                            continue;
+                        };
                         return Ok(BrokerMessage {
-                            channel: message.channel.into_inner(),
-                            payload,
-                            via_pattern: message.kind == fred::types::MessageKind::PMessage,
+                            channel: payload.slice(..split),
+                            payload: payload.slice(split + 1..),
+                            via_pattern: true,
                         });
                     }
+                    return Ok(BrokerMessage {
+                        channel,
+                        payload,
+                        via_pattern: message.kind == fred::types::MessageKind::PMessage,
+                    });
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
                 Err(broadcast::error::RecvError::Closed) => return Err(RecvError::Closed),

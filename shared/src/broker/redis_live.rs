@@ -135,6 +135,22 @@ impl RedisBroker {
         let stored: i64 = COMMIT
             .evalsha_with_reload(self.client(), vec![keys.version, keys.current], args)
             .await?;
+        if stored == 1
+            && self.is_sharded()
+            && room.starts_with("presence:")
+            && let Some(payload) = payload
+        {
+            // The fan-in for followers of everyone (another slot: its own step). If it fails,
+            // they miss this change until the user's next one; the room's own copy is out.
+            let copy = format!("{room}\n{payload}");
+            if let Err(error) = self
+                .client()
+                .spublish::<i64, _, _>(super::PRESENCE_FAN_IN, copy)
+                .await
+            {
+                tracing::warn!(%error, room, "publishing a presence change to the fan-in failed");
+            }
+        }
         Ok(stored == 1)
     }
 
