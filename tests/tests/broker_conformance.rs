@@ -702,6 +702,12 @@ async fn incarnation_leases_are_renewed_claimed_once_and_buried() {
         );
         assert!(!broker.live_renew("b.0", ttl, true).await.unwrap());
         assert_eq!(broker.live_held("b.0").await.unwrap(), ["presence:7"]);
+        // A long sweep keeps its claim: nobody claims it again meanwhile.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        broker.live_extend_claim("b.0", ttl).await.unwrap();
+        assert!(broker.live_renew("a.0", ttl, true).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(broker.live_claim(ttl, 10).await.unwrap().is_empty());
 
         // Buried: gone, and still not renewable by the incarnation that knew it was there.
         broker.live_buried("b.0").await.unwrap();

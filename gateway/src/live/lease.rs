@@ -16,6 +16,9 @@ use tokio::time::Instant;
 
 /// Dead incarnations claimed per round.
 const CLAIM_BATCH: usize = 16;
+/// Rooms swept between two extensions of a claim: a node that held many users takes longer
+/// to sweep than a claim lasts (one TTL), and another node would start over on it.
+const ROOMS_PER_EXTENSION: usize = 500;
 
 pub async fn run(node: Arc<Node>) {
     let ttl = node.config.fleet.live_ttl();
@@ -123,7 +126,11 @@ async fn sweep_one(node: &Node, incarnation: &str) -> Result<(), shared::broker:
         rooms = rooms.len(),
         "sweeping a lapsed incarnation"
     );
-    for room in rooms {
+    for (n, room) in rooms.into_iter().enumerate() {
+        if n > 0 && n % ROOMS_PER_EXTENSION == 0 {
+            let ttl = node.config.fleet.live_ttl();
+            node.broker.live_extend_claim(incarnation, ttl).await?;
+        }
         let aggregate = match room.split_once(':') {
             Some(("presence", _)) => Aggregate::Presence,
             Some(("channel", _)) => Aggregate::Voice { joined: false },

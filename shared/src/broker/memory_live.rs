@@ -106,6 +106,20 @@ impl MemoryBroker {
         }))
     }
 
+    pub async fn live_extend_claim(
+        &self,
+        incarnation: &str,
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        let until = now_ms() + ttl.as_millis() as u64;
+        self.with(|s| {
+            if let Some(expiry) = s.incarnations.leases.get_mut(incarnation) {
+                *expiry = until;
+            }
+        });
+        Ok(())
+    }
+
     pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
         self.with(|s| {
             let nodes = &mut s.incarnations;

@@ -378,6 +378,15 @@ impl Broker {
         dispatch!(self.live_claim(ttl, limit))
     }
 
+    /// Keeps a claim on `incarnation` for another `ttl` (a long sweep), if it is still there.
+    pub async fn live_extend_claim(
+        &self,
+        incarnation: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BrokerError> {
+        dispatch!(self.live_extend_claim(incarnation, ttl))
+    }
+
     /// Forgets a swept incarnation: its lease, its claim, its rooms.
     pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
         dispatch!(self.live_buried(incarnation))

@@ -185,6 +185,28 @@ impl RedisBroker {
         Ok(CLAIM.evalsha_with_reload(self.client(), keys, args).await?)
     }
 
+    pub async fn live_extend_claim(
+        &self,
+        incarnation: &str,
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        let [nodes, _] = self.keys().live_nodes();
+        let until = (now_ms() + ttl.as_millis() as u64) as f64;
+        let only_existing = Some(fred::types::SetOptions::XX);
+        let _: i64 = self
+            .client()
+            .zadd(
+                nodes,
+                only_existing,
+                None,
+                false,
+                false,
+                (until, incarnation),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn live_buried(&self, incarnation: &str) -> Result<(), BrokerError> {
         let _: i64 = self
             .client()
