@@ -133,7 +133,7 @@ async fn sign_in(State(state): State<Arc<WebState>>, body: Bytes) -> Response {
 
 /// The user id of a dev name: alice and bob are the seeded users 1 and 2 (the banner's
 /// tokens); any other name is its own id. None for a name that is not a letter followed by up
-/// to 23 letters or digits (which keeps `dm-<id>-<id>` a valid, unambiguous DM id).
+/// to 23 letters or digits (a valid id that cannot be mistaken for a seeded numeric one).
 pub fn user_id_for(name: &str) -> Option<String> {
     let mut chars = name.chars();
     let valid = name.len() <= 24

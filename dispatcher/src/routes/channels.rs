@@ -20,6 +20,7 @@ use shared::{
     id::Id,
     room::Room,
 };
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// The most channels one listing answers (public ones are read one by one).
@@ -46,32 +47,35 @@ pub async fn list(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<ChannelList>, ApiError> {
-    let mut listed: Vec<ListedChannel> = Vec::new();
+    // By id: the order of the answer, and one entry per channel (mine win over public ones).
+    let mut listed: BTreeMap<Id, ListedChannel> = BTreeMap::new();
     if let Some(user) = actor.user() {
-        for room in state.broker.user_rooms(&user.id).await? {
-            let Room::Channel(id) = room else { continue };
+        // The user's rooms come in name order, so the first LIST_LIMIT channels are the ones
+        // with the lowest ids: no more need reading.
+        let rooms = state.broker.user_rooms(&user.id).await?;
+        let channels = rooms.into_iter().filter_map(|room| match room {
+            Room::Channel(id) => Some(id),
+            _ => None,
+        });
+        for id in channels.take(LIST_LIMIT) {
             let standing = state.broker.standing(&id, &user.id).await?;
             let (Some(channel), true) = (state.broker.channel(&id).await?, standing.may_read())
             else {
                 continue; // a stale index entry, or banned
             };
-            listed.push(ListedChannel {
-                channel,
-                role: standing.role,
-            });
+            let role = standing.role;
+            listed.insert(id, ListedChannel { channel, role });
         }
     }
     for channel in state.broker.public_channels(LIST_LIMIT).await? {
-        if !listed.iter().any(|l| l.channel.id == channel.id) {
-            listed.push(ListedChannel {
-                channel,
-                role: None,
-            });
-        }
+        let id = channel.id.clone();
+        listed.entry(id).or_insert(ListedChannel {
+            channel,
+            role: None,
+        });
     }
-    listed.sort_unstable_by(|a, b| a.channel.id.cmp(&b.channel.id));
-    listed.truncate(LIST_LIMIT);
-    Ok(Json(ChannelList { channels: listed }))
+    let channels = listed.into_values().take(LIST_LIMIT).collect();
+    Ok(Json(ChannelList { channels }))
 }
 
 #[derive(Deserialize, ToSchema)]

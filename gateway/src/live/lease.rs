@@ -74,9 +74,9 @@ fn start_over(node: &Node, lapsed: &str) {
         incarnation,
         "the node's live lease lapsed; its clients reconnect"
     );
+    let url = node.config.public_url();
     for member in node.hub.sessions() {
-        let url = Some(node.config.public_url());
-        if let Some(notice) = render_reconnect(member.format, url) {
+        if let Some(notice) = render_reconnect(member.format, Some(url.clone())) {
             member.outbound.try_send(Outgoing::plain(notice));
         }
         member.outbound.close(CloseReason::Reconnect);

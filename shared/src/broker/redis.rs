@@ -580,11 +580,12 @@ impl RedisMessages {
                         continue;
                     };
                     let channel = message.channel.into_inner();
-                    if channel == super::PRESENCE_FAN_IN.as_bytes() {
-                        // `<room>\n<payload>`: delivered as the pattern's would be.
-                        let Some(split) = payload.iter().position(|&b| b == b'\n') else {
-                            continue;
-                        };
+                    // The fan-in's `<room>\n<payload>` is delivered as the pattern's would be.
+                    // (Without the newline it stays on the fan-in channel, which is no room:
+                    // the fan-out counts and logs it as unroutable.)
+                    if channel == super::PRESENCE_FAN_IN.as_bytes()
+                        && let Some(split) = payload.iter().position(|&b| b == b'\n')
+                    {
                         return Ok(BrokerMessage {
                             channel: payload.slice(..split),
                             payload: payload.slice(split + 1..),
