@@ -52,8 +52,16 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<PostedMessage>), ApiError> {
     let author = acting_user(&actor, body.author_id, "author_id")?;
     validate::content(&body.content, state.config.max_content_len)?;
-    access::channel(&state.broker, &channel_id).await?;
-    access::require_member(&state.broker, &channel_id, &author).await?;
+    // Independent reads, sent together (one round trip, often one write to Redis); their
+    // errors still count in this order.
+    let (channel, membership, username) = tokio::join!(
+        access::channel(&state.broker, &channel_id),
+        access::require_member(&state.broker, &channel_id, &author),
+        author.display_name(&state.broker),
+    );
+    channel?;
+    membership?;
+    let username = username?;
     if let Some(parent) = &body.parent_message_id
         && state
             .broker
@@ -74,7 +82,7 @@ pub async fn create(
         message_id: id.clone(),
         parent_message_id: body.parent_message_id,
         user_id: author.id.clone(),
-        username: author.display_name(&state.broker).await?,
+        username,
         content: body.content,
         id: id.clone(),
         author_id: author.id,

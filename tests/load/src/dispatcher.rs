@@ -47,6 +47,28 @@ impl DispatcherApi {
         self.send(Method::POST, path, body, 201).await
     }
 
+    /// `author` posts `content` in `channel`: the answer's status (0: no answer).
+    pub async fn post_status(&self, channel: &str, author: &str, content: &str) -> u16 {
+        let url = format!("{}/api/v1/channels/{channel}/messages", self.base_url);
+        let body = json!({"content": content, "author_id": author});
+        let sent = self
+            .client
+            .post(url)
+            .bearer_auth(&self.service_token)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // Read the body so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                status
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// `user` is typing in `channel`.
     pub async fn typing(&self, channel: &str, user: &str) -> anyhow::Result<()> {
         let path = format!("/api/v1/channels/{channel}/typing");

@@ -8,7 +8,7 @@ use load::cluster::TargetArgs;
 use load::harness::{ClientArgs, Harness};
 use load::plot::{self, Charts, RunInfo};
 use load::report::Report;
-use load::scenario::{Scenario, chat, churn, fanout, flood, idle, silent};
+use load::scenario::{Scenario, ceiling, chat, churn, fanout, flood, idle, silent};
 use load::workers::WorkerId;
 use serde::Serialize;
 use std::fmt::Display;
@@ -76,6 +76,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Scenario::Churn(a) => a.subscribers + (a.churn_rate * (a.lifetime + 1.0)) as usize,
         Scenario::Silent(a) => a.sockets,
         Scenario::Flood(a) => a.concurrency + a.others_rate as usize,
+        Scenario::Ceiling(a) => a.concurrency,
     };
     anyhow::ensure!(
         per_process <= MAX_SOCKETS,
@@ -105,6 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Scenario::Churn(a), None) => finish(&h, "churn", churn::run(&h, a).await?, out),
         (Scenario::Silent(a), None) => finish(&h, "silent", silent::run(&h, a).await?, out),
         (Scenario::Flood(a), None) => finish(&h, "flood", flood::run(&h, a).await?, out),
+        (Scenario::Ceiling(a), None) => finish(&h, "ceiling", ceiling::run(&h, a).await?, out),
     }
 }
 

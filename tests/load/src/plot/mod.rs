@@ -81,6 +81,7 @@ macro_rules! no_charts {
     )*};
 }
 no_charts!(
+    crate::scenario::ceiling::CeilingResult,
     crate::scenario::chat::ChatResult,
     crate::scenario::churn::ChurnResult,
     crate::scenario::silent::SilentResult,

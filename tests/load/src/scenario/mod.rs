@@ -1,6 +1,7 @@
 //! The load generator's scenarios, each a module with its arguments, its run and its result
 //! (printable, and serialisable for `--json`).
 
+pub mod ceiling;
 pub mod chat;
 pub mod churn;
 mod common;
@@ -22,6 +23,9 @@ pub enum Scenario {
     Chat(chat::ChatArgs),
     /// Sockets arriving and leaving at a steady rate while events flow.
     Churn(churn::ChurnArgs),
+    /// Messages posted back to back through one dispatcher, against redis-benchmark
+    /// replaying the same script call: the dispatcher's ceiling.
+    Ceiling(ceiling::CeilingArgs),
     /// Clients that send their handshake, then never read or write, then vanish: memory.
     Silent(silent::SilentArgs),
     /// One address flooding handshakes while others connect: what refusing costs.
