@@ -236,3 +236,36 @@ async fn every_socket_of_a_user_gets_its_user_room_events() {
     assert_eq!(first.recv_json().await["type"], "user_kicked");
     assert_eq!(second.recv_json().await["type"], "user_kicked");
 }
+
+/// READY is a socket's first frame even while its automatic rooms are busy: events fanned
+/// out to `global` and to the user's own room while the session joins them wait until READY
+/// is written (they came first whenever one landed between the join and READY).
+#[tokio::test]
+async fn ready_is_the_first_frame_while_the_automatic_rooms_are_busy() {
+    let stack = Stack::start();
+    let gateway = stack.gateway("gw-busy", &[]);
+    // A first socket keeps the node subscribed to `global`.
+    let _anchor = NativeClient::connect(&gateway, "anchor").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishing = {
+        let (stop, mut publisher) = (stop.clone(), Publisher::connect(&stack.redis));
+        std::thread::spawn(move || {
+            let mut published = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let event = json!({"type": "MARKER", "data": {"label": published}});
+                publisher.publish("global", &event);
+                published += 1;
+            }
+            published
+        })
+    };
+    for i in 0..100 {
+        // Asserts that the first frame is READY.
+        let mut client = NativeClient::connect(&gateway, &format!("busy{i}")).await;
+        let next = client.recv_json().await;
+        assert_eq!(next["type"], "MARKER", "after READY: {next}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let published = publishing.join().expect("the publisher ran");
+    assert!(published > 100, "global was busy: {published} events");
+}

@@ -130,6 +130,14 @@ impl Session {
         self.member.outbound.try_send(super::Outgoing::plain(frame))
     }
 
+    /// Sends the greeting (READY, INIT_STATE) ahead of everything queued since
+    /// [`Outbound::hold`]: the client sees it before any event of the rooms joined for it.
+    pub fn send_ahead(&self, frame: Message) {
+        self.member
+            .outbound
+            .send_ahead(super::Outgoing::plain(frame));
+    }
+
     pub fn outbound(&self) -> &Outbound {
         &self.member.outbound
     }

@@ -16,7 +16,10 @@ use futures_util::task::AtomicWaker;
 use shared::history::Position;
 use std::{
     future::{Future, poll_fn},
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU8, Ordering},
+    },
     task::Poll,
 };
 
@@ -83,7 +86,18 @@ struct CloseState {
     reason: OnceLock<CloseReason>,
     /// The socket's task, waiting in [`CloseSignal::closed`].
     waiter: AtomicWaker,
+    /// [`OPEN`], [`HELD`] or [`AHEAD`]: see [`Outbound::hold`].
+    ahead: AtomicU8,
+    /// The greeting, once handed over, until the socket's task writes it.
+    greeting: Mutex<Option<Frame>>,
 }
+
+/// Queued frames are written as they come.
+const OPEN: u8 = 0;
+/// Queued frames wait for the greeting.
+const HELD: u8 = 1;
+/// The greeting is waiting in `greeting`, to be written before the queued frames.
+const AHEAD: u8 = 2;
 
 pub fn channel(capacity: usize) -> (Outbound, OutboundQueue) {
     let (tx, rx) = flume::bounded(capacity);
@@ -128,6 +142,63 @@ impl Outbound {
 
     pub fn close(&self, reason: CloseReason) {
         self.close.close(reason);
+    }
+
+    /// Holds back what is queued for the socket until [`Outbound::send_ahead`]: a session
+    /// that greets (READY, INIT_STATE) joins its rooms first, and an event fanned out to it
+    /// meanwhile must not reach the client before the greeting.
+    pub fn hold(&self) {
+        self.close.0.ahead.store(HELD, Ordering::Release);
+    }
+
+    /// Lets the queue go again without a greeting (the greeting failed).
+    pub fn release(&self) {
+        let _ =
+            self.close
+                .0
+                .ahead
+                .compare_exchange(HELD, OPEN, Ordering::AcqRel, Ordering::Acquire);
+        self.close.0.waiter.wake();
+    }
+
+    /// Writes `frame` before everything queued, and lets the queue go again.
+    pub fn send_ahead(&self, frame: Frame) {
+        *self
+            .close
+            .0
+            .greeting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(frame);
+        self.close.0.ahead.store(AHEAD, Ordering::Release);
+        self.close.0.waiter.wake();
+    }
+}
+
+/// What the socket's task may write next: see [`Outbound::hold`].
+pub enum Next {
+    Queued,
+    Held,
+    Greeting(Frame),
+}
+
+impl CloseSignal {
+    /// Whether queued frames may be written, or the greeting goes first. Cheap when nothing
+    /// is held: one atomic read per batch of frames.
+    pub fn next(&self) -> Next {
+        match self.0.ahead.load(Ordering::Acquire) {
+            OPEN => Next::Queued,
+            HELD => Next::Held,
+            _ => {
+                let greeting = self
+                    .0
+                    .greeting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                self.0.ahead.store(OPEN, Ordering::Release);
+                greeting.map_or(Next::Queued, Next::Greeting)
+            }
+        }
     }
 }
 
@@ -183,6 +254,21 @@ mod tests {
         // The first reason sticks.
         out.close(CloseReason::HeartbeatTimeout);
         assert_eq!(queue.close.reason(), Some(CloseReason::SlowConsumer));
+    }
+
+    #[test]
+    fn a_held_queue_waits_for_the_greeting_which_goes_first() {
+        let (out, queue) = channel(4);
+        assert!(matches!(queue.close.next(), Next::Queued));
+        out.hold();
+        out.try_send(Outgoing::plain(Message::Text("event".into())));
+        assert!(matches!(queue.close.next(), Next::Held));
+        out.send_ahead(Outgoing::plain(Message::Text("ready".into())));
+        match queue.close.next() {
+            Next::Greeting(frame) => assert_eq!(frame.message, Message::Text("ready".into())),
+            _ => panic!("the greeting comes first"),
+        }
+        assert!(matches!(queue.close.next(), Next::Queued));
     }
 
     #[tokio::test]

@@ -8,7 +8,10 @@
 //! dialect) and remembers, per room, the last event with history it wrote: what a resumed
 //! session starts from.
 
-use super::{Frame, Stamp};
+use super::{
+    Frame, Stamp,
+    outbound::{CloseSignal, Next},
+};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::{
@@ -74,6 +77,8 @@ pub struct Pump {
     /// way here, each of which would otherwise keep its own copy in the socket's task.
     socket: Box<WebSocket>,
     frames: flume::r#async::RecvStream<'static, Frame>,
+    /// Says whether the queue is held back for a greeting, and hands the greeting over.
+    signal: CloseSignal,
     encoder: Box<dyn Encoder>,
     /// Frames written so far: the last one written carried this number.
     seq: u64,
@@ -90,11 +95,13 @@ impl Pump {
     pub fn new(
         socket: Box<WebSocket>,
         frames: flume::Receiver<Frame>,
+        signal: CloseSignal,
         encoder: Box<dyn Encoder>,
     ) -> Self {
         Pump {
             socket,
             frames: frames.into_stream(),
+            signal,
             encoder,
             seq: 0,
             log: None,
@@ -134,6 +141,10 @@ impl Pump {
             return;
         }
         let goodbye = async {
+            if let Next::Greeting(frame) = self.signal.next() {
+                let message = self.numbered(&frame);
+                self.socket.feed(message).await?;
+            }
             if flush_queue {
                 while let Some(Some(frame)) = self.frames.next().now_or_never() {
                     let message = self.numbered(&frame);
@@ -208,9 +219,19 @@ impl Pump {
     /// Moves up to [`WRITE_BATCH`] queued frames into the socket's write buffer.
     fn move_batch(&mut self, cx: &mut Context<'_>) -> Result<usize, axum::Error> {
         let mut moved = 0;
+        let mut greeting = match self.signal.next() {
+            Next::Queued => None,
+            // The socket's own task hands the greeting over and polls again right after.
+            Next::Held => return Ok(0),
+            Next::Greeting(frame) => Some(frame),
+        };
         while moved < WRITE_BATCH && Pin::new(&mut self.socket).poll_ready(cx)?.is_ready() {
-            let Poll::Ready(Some(frame)) = Pin::new(&mut self.frames).poll_next(cx) else {
-                break;
+            let frame = match greeting.take() {
+                Some(frame) => frame,
+                None => match Pin::new(&mut self.frames).poll_next(cx) {
+                    Poll::Ready(Some(frame)) => frame,
+                    _ => break,
+                },
             };
             let message = self.numbered(&frame);
             Pin::new(&mut self.socket).start_send(message)?;

@@ -5,7 +5,8 @@
 use crate::procstat::{Role, Watch};
 use anyhow::{Context, bail};
 use integration_tests::{
-    Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, RedisServer, SECRET, SERVICE_TOKEN,
+    Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, RedisCluster, RedisServer, SECRET,
+    SERVICE_TOKEN,
 };
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct TargetArgs {
     /// memory figures.
     #[arg(long, value_delimiter = ',')]
     pub gateway_pids: Vec<u32>,
+    /// Start a 3-master Redis Cluster (sharded pub/sub) instead of one Redis.
+    #[arg(long)]
+    pub redis_cluster: bool,
     /// HS256 secret the gateways validate user tokens with.
     #[arg(long, default_value = SECRET)]
     pub jwt_secret: String,
@@ -62,6 +66,7 @@ impl TargetArgs {
             bin_dir,
             log_dir,
             per_ip_limits: false,
+            redis_cluster: false,
             gateway_args: Vec::new(),
             dispatcher: None,
             gateways: Vec::new(),
@@ -84,7 +89,10 @@ pub struct Node {
 pub struct Cluster {
     pub dispatcher_url: String,
     pub nodes: Vec<Node>,
+    /// Redis, or the first master of a Redis Cluster.
     pub redis: SocketAddr,
+    /// Every Redis server whose counters add up to the system's: `redis`, or every master.
+    pub redis_nodes: Vec<SocketAddr>,
     pub jwt_secret: String,
     pub service_token: String,
     /// The processes whose CPU and memory are reported.
@@ -96,7 +104,7 @@ pub struct Cluster {
 
 /// Processes this run started; killed on drop.
 struct Own {
-    _redis: RedisServer,
+    _redis: Redis,
     dispatcher: Dispatcher,
     gateways: Vec<Gateway>,
 }
@@ -131,16 +139,26 @@ impl Cluster {
                 .map_or("target/debug".into(), |d| d.display().to_string()),
             log_dir.display()
         );
-        let redis = RedisServer::start();
+        let redis = if args.redis_cluster {
+            Redis::Cluster(RedisCluster::start())
+        } else {
+            Redis::Single(RedisServer::start())
+        };
+        let redis_url = redis.url();
+        let redis_nodes: Vec<SocketAddr> = redis
+            .ports()
+            .into_iter()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .collect();
         let dispatcher =
-            Dispatcher::start(DispatcherOpts::new(redis.url()).launch(launch("dispatcher")));
+            Dispatcher::start(DispatcherOpts::new(redis_url.clone()).launch(launch("dispatcher")));
         let gateways: Vec<Gateway> = (1..=args.nodes)
             .map(|i| {
                 let name = format!("gateway-{i}");
                 let mut opts = args
                     .gateway_args
                     .iter()
-                    .fold(GatewayOpts::new(redis.url(), &name), |o, a| o.arg(a));
+                    .fold(GatewayOpts::new(redis_url.clone(), &name), |o, a| o.arg(a));
                 opts.per_ip_limits = args.per_ip_limits;
                 Gateway::start(opts.launch(launch(&name)))
             })
@@ -154,13 +172,16 @@ impl Cluster {
             nodes.push(Node { name, addr });
         }
         watch.add(Role::Dispatcher, "dispatcher", dispatcher.pid());
-        if let Some(pid) = redis_pid(redis.port()) {
-            watch.add(Role::Redis, "redis", pid);
+        for (i, node) in redis_nodes.iter().enumerate() {
+            if let Some(pid) = redis_pid(node.port()) {
+                watch.add(Role::Redis, format!("redis-{}", i + 1), pid);
+            }
         }
         Ok(Cluster {
             dispatcher_url: dispatcher.base_url(),
             nodes,
-            redis: SocketAddr::from(([127, 0, 0, 1], redis.port())),
+            redis: redis_nodes[0],
+            redis_nodes,
             jwt_secret: args.jwt_secret.clone(),
             service_token: args.service_token.clone(),
             watch,
@@ -198,6 +219,7 @@ impl Cluster {
             dispatcher_url: dispatcher,
             nodes,
             redis: loopback(args.redis.as_deref().expect("required by clap"))?,
+            redis_nodes: vec![loopback(args.redis.as_deref().expect("required by clap"))?],
             jwt_secret: args.jwt_secret.clone(),
             service_token: args.service_token.clone(),
             watch,
@@ -252,6 +274,28 @@ fn own_dir_with_binaries() -> Option<PathBuf> {
 }
 
 /// The pid of the redis-server listening on `port`, from its `INFO server`.
+/// The Redis this run started.
+enum Redis {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        match self {
+            Redis::Single(redis) => redis.url(),
+            Redis::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Redis::Single(redis) => vec![redis.port()],
+            Redis::Cluster(cluster) => cluster.ports().to_vec(),
+        }
+    }
+}
+
 fn redis_pid(port: u16) -> Option<u32> {
     let output = std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "INFO", "server"])

@@ -180,8 +180,10 @@ impl Codec for DiscordCodec {
 /// A fresh session: the user's own room (for grants), READY, then the implicit rooms from
 /// where READY saw them, the presences READY lists, and the session's own presence.
 async fn greet(codec: &DiscordCodec, session: &mut Session) {
+    // READY is the first dispatch, before any event of the user's own room.
+    session.outbound().hold();
     let described = own_room_and_rooms(codec, session).await;
-    session.send(ready(session, &described));
+    session.send_ahead(ready(session, &described));
     settle(session, &described).await;
 }
 

@@ -74,12 +74,18 @@ impl Codec for LanyardCodec {
         metrics.frames_in.with_label_values(&[op.label()]).inc();
         match op {
             Op::Heartbeat => {}
-            Op::Initialize(target) => match presence::follow(session, target).await {
-                Ok(initial) => {
-                    session.send(frames::init_state(render::initial(initial)));
+            Op::Initialize(target) => {
+                // INIT_STATE before any update of the users followed here; an update queued
+                // meanwhile is no older than the state INIT_STATE read after subscribing.
+                session.outbound().hold();
+                match presence::follow(session, target).await {
+                    Ok(initial) => session.send_ahead(frames::init_state(render::initial(initial))),
+                    Err(error) => {
+                        session.outbound().release();
+                        return end(session, follow_failure(error));
+                    }
                 }
-                Err(error) => return end(session, follow_failure(error)),
-            },
+            }
             Op::Unsubscribe(target) => presence::unfollow(session, target),
         }
         Ok(())

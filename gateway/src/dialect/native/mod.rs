@@ -156,9 +156,11 @@ async fn admit(
 
 /// Joins the automatic rooms, publishes the session's presence, and sends READY.
 pub(super) async fn greet(session: &mut Session) {
+    // READY is the first frame, before any event of the rooms joined here.
+    session.outbound().hold();
     let rooms = join_automatic_rooms(session).await;
     let heartbeat = session.node().config.limits.heartbeat_interval_ms;
-    session.send(frames::ready(
+    session.send_ahead(frames::ready(
         &session.id(),
         render::id(session.user_id()),
         heartbeat,

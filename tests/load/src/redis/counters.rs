@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 /// Commands this tool sends itself while measuring; left out of per-event figures.
 const OWN_COMMANDS: &[&str] = &["info", "pubsub|numsub"];
 
+/// Connections to every Redis server of the system (one, or each master of a cluster).
 pub struct RedisCounters {
-    conn: RespConn,
+    conns: Vec<RespConn>,
 }
 
 /// Calls per command and in total at one moment.
@@ -24,42 +25,51 @@ pub struct CommandCounts {
 }
 
 impl RedisCounters {
-    pub async fn connect(addr: SocketAddr) -> anyhow::Result<RedisCounters> {
-        Ok(RedisCounters {
-            conn: RespConn::connect(addr).await?,
-        })
+    pub async fn connect(addrs: &[SocketAddr]) -> anyhow::Result<RedisCounters> {
+        let mut conns = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            conns.push(RespConn::connect(*addr).await?);
+        }
+        Ok(RedisCounters { conns })
     }
 
+    /// Calls per command, summed over the servers.
     pub async fn commands(&mut self) -> anyhow::Result<CommandCounts> {
-        let stats = self.conn.text(&[b"INFO", b"commandstats"]).await?;
-        let per_command = stats
-            .lines()
-            .filter_map(|l| l.strip_prefix("cmdstat_"))
-            .filter_map(|l| {
-                let (name, fields) = l.split_once(':')?;
-                let calls = fields.strip_prefix("calls=")?.split(',').next()?;
-                Some((name.to_owned(), calls.parse().ok()?))
-            })
-            .collect();
-        let info = self.conn.text(&[b"INFO", b"stats"]).await?;
-        let total_commands_processed = info
-            .lines()
-            .find_map(|l| l.strip_prefix("total_commands_processed:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        Ok(CommandCounts {
-            per_command,
-            total_commands_processed,
-        })
+        let mut counts = CommandCounts::default();
+        for conn in &mut self.conns {
+            let stats = conn.text(&[b"INFO", b"commandstats"]).await?;
+            for line in stats.lines().filter_map(|l| l.strip_prefix("cmdstat_")) {
+                let calls = line.split_once(':').and_then(|(name, fields)| {
+                    let calls = fields.strip_prefix("calls=")?.split(',').next()?;
+                    Some((name.to_owned(), calls.parse::<u64>().ok()?))
+                });
+                if let Some((name, calls)) = calls {
+                    *counts.per_command.entry(name).or_default() += calls;
+                }
+            }
+            let info = conn.text(&[b"INFO", b"stats"]).await?;
+            counts.total_commands_processed += info_field(&info, "total_commands_processed");
+        }
+        Ok(counts)
     }
 
-    /// `PUBSUB NUMSUB` for each room, in order.
+    /// Memory the servers use for data (`used_memory`), summed.
+    pub async fn used_memory_bytes(&mut self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for conn in &mut self.conns {
+            total += info_field(&conn.text(&[b"INFO", b"memory"]).await?, "used_memory");
+        }
+        Ok(total)
+    }
+
+    /// `PUBSUB NUMSUB` for each room, in order (on the first server: plain pub/sub, where
+    /// every server sees every subscription).
     pub async fn numsub(&mut self, rooms: &[String]) -> anyhow::Result<Vec<u64>> {
         let mut counts = Vec::with_capacity(rooms.len());
         for chunk in rooms.chunks(1000) {
             let mut args: Vec<&[u8]> = vec![b"PUBSUB", b"NUMSUB"];
             args.extend(chunk.iter().map(|r| r.as_bytes()));
-            let Reply::Array(items) = self.conn.command(&args).await? else {
+            let Reply::Array(items) = self.conns[0].command(&args).await? else {
                 bail!("PUBSUB NUMSUB did not answer an array");
             };
             counts.extend(items.iter().skip(1).step_by(2).map(|item| match item {
@@ -85,4 +95,12 @@ impl CommandCounts {
             .filter(|(_, calls)| *calls > 0)
             .collect()
     }
+}
+
+/// A numeric `field:value` line of an `INFO` answer (0 when missing).
+fn info_field(info: &str, field: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }

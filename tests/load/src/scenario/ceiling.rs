@@ -88,7 +88,7 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
         Duration::from_secs(2),
     )
     .await;
-    let mut counters = RedisCounters::connect(h.cluster.redis).await?;
+    let mut counters = RedisCounters::connect(&h.cluster.redis_nodes).await?;
     let calls_before = counters.commands().await?;
     let before = h.cluster.watch.sample();
     eprintln!(

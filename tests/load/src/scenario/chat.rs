@@ -238,7 +238,7 @@ pub async fn run(
         1,
         args.payload,
     );
-    let mut redis = RedisCounters::connect(h.cluster.redis).await?;
+    let mut redis = RedisCounters::connect(&h.cluster.redis_nodes).await?;
 
     progress.phase(match recovery {
         Some(r) => format!("chat: {} ops/s, {} drops/s", args.rate, r.drop_rate),

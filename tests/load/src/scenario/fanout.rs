@@ -111,7 +111,7 @@ pub async fn run(h: &Harness, args: &FanoutArgs) -> anyhow::Result<FanoutResult>
         .await
         .report();
     let mut publisher = publisher(h, &args.publish, &ledger, &messages, &owner).await?;
-    let mut redis = RedisCounters::connect(h.cluster.redis).await?;
+    let mut redis = RedisCounters::connect(&h.cluster.redis_nodes).await?;
     let nodes_subscribed = redis
         .numsub(std::slice::from_ref(&ledger.room(0).room))
         .await?[0];

@@ -33,6 +33,16 @@ pub struct IdleArgs {
     /// Seconds the sockets stay open after the last one opened, before memory is read.
     #[arg(long, default_value_t = 5)]
     pub hold: u64,
+    /// Channels the sockets share: socket i joins channel i mod N, whose members they all
+    /// are (0: a channel of its own for every socket).
+    #[arg(long, default_value_t = 0)]
+    pub channels: usize,
+    /// After the hold, run the `chat` mix (its own users, sockets and rooms; the `chat`
+    /// options below) while the idle sockets stay open.
+    #[arg(long)]
+    pub then_chat: bool,
+    #[command(flatten)]
+    pub chat: super::chat::ChatArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +66,20 @@ pub struct IdleResult {
     pub channels_on_no_node: usize,
     pub channels_on_several_nodes: usize,
     pub sockets_failed: u64,
+    /// Redis, summed over its servers, while the sockets were held (after the first 5 s of
+    /// the hold): commands per second, and calls per command over that window.
+    pub redis_held: Option<RedisHeld>,
+    /// The chat mix run after the hold, with the idle sockets still open.
+    pub chat: Option<super::chat::ChatResult>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RedisHeld {
+    pub seconds: f64,
+    pub commands_per_second: f64,
+    pub calls: std::collections::BTreeMap<String, u64>,
+    /// `used_memory` at the end of the hold, all servers.
+    pub used_memory_mib: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,25 +156,36 @@ async fn sample_ramp(
     }
 }
 
-/// This run's channels: one per socket, owned by the socket's user.
-fn channels(h: &Harness, sockets: usize) -> Vec<ChannelPlan> {
-    (0..sockets)
-        .map(|i| ChannelPlan {
-            id: h.id("c", i),
-            owner: h.id("u", i),
-            members: Vec::new(),
+/// This run's channels: one per socket, owned by the socket's user, or `args.channels`
+/// shared ones, channel k owned by socket k's user with sockets k + N, k + 2N, … as members.
+fn channels(h: &Harness, args: &IdleArgs) -> Vec<ChannelPlan> {
+    let count = channel_count(args);
+    (0..count)
+        .map(|k| ChannelPlan {
+            id: h.id("c", k),
+            owner: h.id("u", k),
+            members: (k + count..args.sockets)
+                .step_by(count)
+                .map(|i| h.id("u", i))
+                .collect(),
         })
         .collect()
 }
 
-/// The sockets to open (those `worker` owns, or all), round robin over the nodes.
-fn plans(h: &Harness, channels: &[ChannelPlan], worker: Option<WorkerId>) -> Vec<SocketPlan> {
-    let nodes = h.cluster.nodes.len();
-    channels
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| worker.is_none_or(|w| w.owns(*i)))
-        .map(|(i, c)| SocketPlan::new(h, c.owner.clone(), i % nodes, vec![i]))
+fn channel_count(args: &IdleArgs) -> usize {
+    match args.channels {
+        0 => args.sockets,
+        n => n.min(args.sockets).max(1),
+    }
+}
+
+/// The sockets to open (those `worker` owns, or all), round robin over the nodes; socket i
+/// is user i's, in channel i mod the channel count.
+fn plans(h: &Harness, args: &IdleArgs, worker: Option<WorkerId>) -> Vec<SocketPlan> {
+    let (nodes, count) = (h.cluster.nodes.len(), channel_count(args));
+    (0..args.sockets)
+        .filter(|i| worker.is_none_or(|w| w.owns(*i)))
+        .map(|i| SocketPlan::new(h, h.id("u", i), i % nodes, vec![i % count]))
         .collect()
 }
 
@@ -181,7 +216,14 @@ async fn open(
     workers: usize,
 ) -> anyhow::Result<(Opening, Holders)> {
     if workers > 1 {
-        let scenario = ["idle", "--sockets", &args.sockets.to_string()].map(String::from);
+        let scenario = [
+            "idle",
+            "--sockets",
+            &args.sockets.to_string(),
+            "--channels",
+            &args.channels.to_string(),
+        ]
+        .map(String::from);
         let mut children = Workers::spawn(h, workers, &scenario)?;
         let mut opening = Opening::default();
         for part in children.collect::<Opening>().await? {
@@ -191,7 +233,7 @@ async fn open(
     }
     let ledger = Arc::new(Ledger::new(channels.iter().map(|c| c.id.clone())));
     let mut fleet = Fleet::new(ledger);
-    let plans = plans(h, channels, None);
+    let plans = plans(h, args, None);
     let opening = fleet.open_all(h, plans, h.client.connect_concurrency).await;
     Ok((opening, Holders::Here(fleet)))
 }
@@ -199,10 +241,10 @@ async fn open(
 /// A worker's part: opens its share of the sockets, reports how that went, holds them until
 /// the parent says stop, then reports how many closed early.
 pub async fn run_worker(h: &Harness, args: &IdleArgs, worker: WorkerId) -> anyhow::Result<()> {
-    let channels = channels(h, args.sockets);
+    let channels = channels(h, args);
     let ledger = Arc::new(Ledger::new(channels.iter().map(|c| c.id.clone())));
     let mut fleet = Fleet::new(ledger);
-    let plans = plans(h, &channels, Some(worker));
+    let plans = plans(h, args, Some(worker));
     let opening = fleet.open_all(h, plans, h.client.connect_concurrency).await;
     tell_parent(&opening)?;
     wait_for_parent().await;
@@ -211,7 +253,7 @@ pub async fn run_worker(h: &Harness, args: &IdleArgs, worker: WorkerId) -> anyho
 
 pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result<IdleResult> {
     let nodes = h.cluster.nodes.len();
-    let channels = channels(h, args.sockets);
+    let channels = channels(h, args);
     provision(&h.api, &channels, h.client.http_concurrency).await?;
 
     let mut watch = h.cluster.watch.clone();
@@ -236,7 +278,7 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
     let connect = opening.report();
     let opened = watch.sample();
     progress.phase(format!("idle: holding {} sockets", connect.opened));
-    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let redis_held = hold(h, args.hold).await?;
     let held = watch.sample();
     progress.stop();
 
@@ -259,10 +301,20 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
         .iter()
         .map(|c| format!("channel:{}", c.id))
         .collect();
-    let numsub = RedisCounters::connect(h.cluster.redis)
-        .await?
-        .numsub(&rooms)
-        .await?;
+    // Sharded pub/sub (a Redis Cluster) is not counted by PUBSUB NUMSUB.
+    let numsub = match h.cluster.redis_nodes.len() {
+        1 => {
+            RedisCounters::connect(&h.cluster.redis_nodes)
+                .await?
+                .numsub(&rooms)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let chat = match args.then_chat {
+        true => Some(super::chat::run(h, &args.chat, None).await?),
+        false => None,
+    };
     let sockets_failed = holders.stop().await?;
     Ok(IdleResult {
         sockets: args.sockets,
@@ -280,7 +332,32 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
         channels_on_no_node: numsub.iter().filter(|&&n| n == 0).count(),
         channels_on_several_nodes: numsub.iter().filter(|&&n| n > 1).count(),
         sockets_failed,
+        redis_held,
+        chat,
     })
+}
+
+/// Holds for `seconds`; after the first 5 (the last sockets' joins settle), Redis' counters
+/// are read at the start and the end of the rest.
+async fn hold(h: &Harness, seconds: u64) -> anyhow::Result<Option<RedisHeld>> {
+    const SETTLE: u64 = 5;
+    if seconds <= SETTLE {
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        return Ok(None);
+    }
+    tokio::time::sleep(Duration::from_secs(SETTLE)).await;
+    let mut redis = RedisCounters::connect(&h.cluster.redis_nodes).await?;
+    let (before, started) = (redis.commands().await?, std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(seconds - SETTLE)).await;
+    let after = redis.commands().await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let calls = before.delta(&after);
+    Ok(Some(RedisHeld {
+        seconds: elapsed,
+        commands_per_second: calls.values().sum::<u64>() as f64 / elapsed,
+        calls,
+        used_memory_mib: redis.used_memory_bytes().await? as f64 / 1_048_576.0,
+    }))
 }
 
 impl fmt::Display for IdleResult {
@@ -324,6 +401,21 @@ impl fmt::Display for IdleResult {
             "  PUBSUB NUMSUB per channel: 1 node for {}, none for {}, several for {}",
             self.channels_on_one_node, self.channels_on_no_node, self.channels_on_several_nodes
         )?;
+        if let Some(r) = &self.redis_held {
+            let calls: Vec<String> = r.calls.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            writeln!(
+                f,
+                "  Redis while held ({:.0} s): {:.1} commands/s ({}); used_memory {:.1} MiB",
+                r.seconds,
+                r.commands_per_second,
+                calls.join(", "),
+                r.used_memory_mib
+            )?;
+        }
+        if let Some(chat) = &self.chat {
+            writeln!(f, "then, with the idle sockets still open:")?;
+            writeln!(f, "{chat}")?;
+        }
         write!(
             f,
             "  sockets closed early: {}; loadgen CPU while connecting: {:.2} s",
