@@ -136,16 +136,19 @@ fn next_op(rng: &mut StdRng, typing: f64) -> Op {
 }
 
 /// A run's rooms and sockets.
-struct Plan {
+/// The rooms and sockets of a run, its rooms already created.
+pub struct Plan {
     /// Each room's members (user indexes, the owner first).
     members: Vec<Vec<usize>>,
     channels: Vec<ChannelPlan>,
     sockets: Vec<SocketPlan>,
+    /// The run's random stream where planning left it: the traffic draws from it next.
+    rng: StdRng,
 }
 
-fn plan(h: &Harness, args: &ChatArgs, rng: &mut StdRng) -> Plan {
+fn plan(h: &Harness, args: &ChatArgs, mut rng: StdRng) -> Plan {
     let nodes = h.cluster.nodes.len();
-    let members = plan_members(args, rng);
+    let members = plan_members(args, &mut rng);
     let user = |i: usize| h.id("u", i);
     let channels = members
         .iter()
@@ -171,6 +174,7 @@ fn plan(h: &Harness, args: &ChatArgs, rng: &mut StdRng) -> Plan {
         members,
         channels,
         sockets,
+        rng,
     }
 }
 
@@ -200,13 +204,31 @@ pub async fn run(
     args: &ChatArgs,
     recovery: Option<&RecoveryArgs>,
 ) -> anyhow::Result<ChatResult> {
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let planned = provisioned(h, args).await?;
+    run_planned(h, args, recovery, planned).await
+}
+
+/// Plans the run and creates its rooms (each creation is an event on `global`, which every
+/// socket of the system receives: done before other sockets open, it costs them nothing).
+pub async fn provisioned(h: &Harness, args: &ChatArgs) -> anyhow::Result<Plan> {
+    let planned = plan(h, args, StdRng::seed_from_u64(args.seed));
+    provision(&h.api, &planned.channels, h.client.http_concurrency).await?;
+    Ok(planned)
+}
+
+/// Runs the mix over rooms [`provisioned`] already created.
+pub async fn run_planned(
+    h: &Harness,
+    args: &ChatArgs,
+    recovery: Option<&RecoveryArgs>,
+    planned: Plan,
+) -> anyhow::Result<ChatResult> {
     let Plan {
         members,
         channels,
         sockets,
-    } = plan(h, args, &mut rng);
-    provision(&h.api, &channels, h.client.http_concurrency).await?;
+        mut rng,
+    } = planned;
     let ledger = Arc::new(Ledger::new(channels.iter().map(|r| r.id.clone())));
 
     let (messages, typing) = (

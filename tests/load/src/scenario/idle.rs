@@ -162,11 +162,11 @@ fn channels(h: &Harness, args: &IdleArgs) -> Vec<ChannelPlan> {
     let count = channel_count(args);
     (0..count)
         .map(|k| ChannelPlan {
-            id: h.id("c", k),
-            owner: h.id("u", k),
+            id: h.id("ic", k),
+            owner: h.id("iu", k),
             members: (k + count..args.sockets)
                 .step_by(count)
-                .map(|i| h.id("u", i))
+                .map(|i| h.id("iu", i))
                 .collect(),
         })
         .collect()
@@ -185,7 +185,7 @@ fn plans(h: &Harness, args: &IdleArgs, worker: Option<WorkerId>) -> Vec<SocketPl
     let (nodes, count) = (h.cluster.nodes.len(), channel_count(args));
     (0..args.sockets)
         .filter(|i| worker.is_none_or(|w| w.owns(*i)))
-        .map(|i| SocketPlan::new(h, h.id("u", i), i % nodes, vec![i % count]))
+        .map(|i| SocketPlan::new(h, h.id("iu", i), i % nodes, vec![i % count]))
         .collect()
 }
 
@@ -255,6 +255,11 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
     let nodes = h.cluster.nodes.len();
     let channels = channels(h, args);
     provision(&h.api, &channels, h.client.http_concurrency).await?;
+    // The chat mix's rooms are created now: each creation goes to every socket on `global`.
+    let chat_plan = match args.then_chat {
+        true => Some(super::chat::provisioned(h, &args.chat).await?),
+        false => None,
+    };
 
     let mut watch = h.cluster.watch.clone();
     let progress = Progress::start(h.stats.clone(), Vec::new(), watch.clone());
@@ -311,9 +316,9 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
         }
         _ => Vec::new(),
     };
-    let chat = match args.then_chat {
-        true => Some(super::chat::run(h, &args.chat, None).await?),
-        false => None,
+    let chat = match chat_plan {
+        Some(plan) => Some(super::chat::run_planned(h, &args.chat, None, plan).await?),
+        None => None,
     };
     let sockets_failed = holders.stop().await?;
     Ok(IdleResult {
