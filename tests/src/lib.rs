@@ -32,7 +32,7 @@ pub use proxy::ChaosProxy;
 pub use redis::RedisServer;
 pub use redis_cluster::RedisCluster;
 pub use redis_secure::{KEY_PREFIX, SecureRedis};
-pub use stack::{Publisher, Stack, gateway_on, metric, publish};
+pub use stack::{Publisher, Stack, StackRedis, gateway_on, metric, publish};
 pub use tokio_tungstenite::tungstenite;
 pub use wait::{eventually, eventually_some};
 pub use ws::{WsClient, upgrade_request};

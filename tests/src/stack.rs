@@ -1,17 +1,23 @@
 //! A small deployment for gateway tests: one Redis, one dispatcher, and as many gateway nodes
 //! as a test asks for, all sharing that Redis. Also what tests do around it: publish straight
 //! into Redis, and read a process's Prometheus metrics.
+//!
+//! With `TEST_REDIS=cluster` in the environment, [`Stack::start`] starts a 3-master Redis
+//! Cluster instead (sharded pub/sub): `scripts/test` runs the presence, typing and voice
+//! suites a second time that way. A test that stops or restarts Redis needs the single one.
 
 use crate::chat::Chat;
 use crate::http::Api;
 use crate::process::{Dispatcher, DispatcherOpts, Gateway, GatewayOpts};
 use crate::redis::RedisServer;
+use crate::redis_cluster::RedisCluster;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::ops::Deref;
 
 pub struct Stack {
-    pub redis: RedisServer,
+    pub redis: StackRedis,
     pub dispatcher: Dispatcher,
     /// The dispatcher's API.
     pub chat: Chat,
@@ -23,13 +29,22 @@ impl Stack {
         Self::start_with_dispatcher_args(&[])
     }
 
-    /// Redis and a dispatcher started with `args` after the standard flags.
+    /// Redis (a cluster with `TEST_REDIS=cluster`) and a dispatcher started with `args` after
+    /// the standard flags.
     pub fn start_with_dispatcher_args(args: &[&str]) -> Stack {
-        Self::start_on(RedisServer::start(), args)
+        let redis = match std::env::var("TEST_REDIS").as_deref() {
+            Ok("cluster") => StackRedis::Cluster(RedisCluster::start()),
+            _ => StackRedis::Single(RedisServer::start()),
+        };
+        Self::start_with(redis, args)
     }
 
     /// A dispatcher (with `args`) on the given Redis.
     pub fn start_on(redis: RedisServer, args: &[&str]) -> Stack {
+        Self::start_with(StackRedis::Single(redis), args)
+    }
+
+    fn start_with(redis: StackRedis, args: &[&str]) -> Stack {
         let opts = args
             .iter()
             .fold(DispatcherOpts::new(redis.url()), |opts, arg| opts.arg(*arg));
@@ -44,12 +59,18 @@ impl Stack {
 
     /// Starts a gateway node on this stack's Redis, with `args` after the standard flags.
     pub fn gateway(&self, node_id: &str, args: &[&str]) -> Gateway {
-        gateway_on(&self.redis, node_id, args)
+        let opts = args
+            .iter()
+            .fold(GatewayOpts::new(self.redis.url(), node_id), |opts, arg| {
+                opts.arg(*arg)
+            });
+        Gateway::start(opts)
     }
 
-    /// `PUBLISH room payload` straight into Redis; returns how many subscribers got it.
+    /// `PUBLISH room payload` straight into Redis (`SPUBLISH` on a cluster); returns how many
+    /// subscribers got it.
     pub fn publish(&self, room: &str, payload: &Value) -> u64 {
-        publish(&self.redis, room, payload)
+        self.redis.publish(room, payload)
     }
 
     /// Publishes a marker event `{"type":"MARKER","data":{"label":label}}` on `room` straight
@@ -63,6 +84,71 @@ impl Stack {
         let receivers = self.publish(room, &json!({"type": "MARKER", "data": {"label": label}}));
         assert!(receivers > 0, "no gateway node is subscribed to {room}");
         json!({"type": "MARKER", "room": room, "data": {"label": label}})
+    }
+}
+
+/// A [`Stack`]'s Redis: one server, or a 3-master cluster (`TEST_REDIS=cluster`). Derefs to
+/// the single server for what only it can do (stop, start again, a raw connection); that
+/// panics on a cluster.
+pub enum StackRedis {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl StackRedis {
+    pub fn url(&self) -> String {
+        match self {
+            StackRedis::Single(redis) => redis.url(),
+            StackRedis::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    /// The server's port, or the cluster's first master's.
+    pub fn port(&self) -> u16 {
+        match self {
+            StackRedis::Single(redis) => redis.port(),
+            StackRedis::Cluster(cluster) => cluster.ports()[0],
+        }
+    }
+
+    /// Runs `redis-cli args...` (following a cluster's redirections) and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        match self {
+            StackRedis::Single(redis) => redis.cli(args),
+            StackRedis::Cluster(cluster) => cluster.cli(cluster.ports()[0], args),
+        }
+    }
+
+    /// Publishes as the broker does: `PUBLISH`, or `SPUBLISH` on the room's shard.
+    pub fn publish(&self, room: &str, payload: &Value) -> u64 {
+        let command = match self {
+            StackRedis::Single(_) => "PUBLISH",
+            StackRedis::Cluster(_) => "SPUBLISH",
+        };
+        let receivers = self.cli(&[command, room, &payload.to_string()]);
+        receivers
+            .parse()
+            .unwrap_or_else(|_| panic!("{command} {room} answered {receivers:?}"))
+    }
+}
+
+impl Deref for StackRedis {
+    type Target = RedisServer;
+
+    fn deref(&self) -> &RedisServer {
+        match self {
+            StackRedis::Single(redis) => redis,
+            StackRedis::Cluster(_) => panic!("this test needs a single Redis, not a cluster"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for StackRedis {
+    fn deref_mut(&mut self) -> &mut RedisServer {
+        match self {
+            StackRedis::Single(redis) => redis,
+            StackRedis::Cluster(_) => panic!("this test needs a single Redis, not a cluster"),
+        }
     }
 }
 

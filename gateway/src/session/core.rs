@@ -130,12 +130,13 @@ impl Session {
         self.member.outbound.try_send(super::Outgoing::plain(frame))
     }
 
-    /// Sends the greeting (READY, INIT_STATE) ahead of everything queued since
-    /// [`Outbound::hold`]: the client sees it before any event of the rooms joined for it.
-    pub fn send_ahead(&self, frame: Message) {
+    /// Sends the greeting (READY, INIT_STATE, and what must precede it) ahead of everything
+    /// queued since [`Outbound::hold`]: the client sees it before any event of the rooms
+    /// joined for it.
+    pub fn send_ahead(&self, frames: impl IntoIterator<Item = Message>) {
         self.member
             .outbound
-            .send_ahead(super::Outgoing::plain(frame));
+            .send_ahead(frames.into_iter().map(super::Outgoing::plain).collect());
     }
 
     pub fn outbound(&self) -> &Outbound {

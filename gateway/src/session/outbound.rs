@@ -88,8 +88,9 @@ struct CloseState {
     waiter: AtomicWaker,
     /// [`OPEN`], [`HELD`] or [`AHEAD`]: see [`Outbound::hold`].
     ahead: AtomicU8,
-    /// The greeting, once handed over, until the socket's task writes it.
-    greeting: Mutex<Option<Frame>>,
+    /// The greeting, once handed over, until the socket's task writes it (no allocation
+    /// while empty).
+    greeting: Mutex<Vec<Frame>>,
 }
 
 /// Queued frames are written as they come.
@@ -161,16 +162,18 @@ impl Outbound {
         self.close.0.waiter.wake();
     }
 
-    /// Writes `frame` before everything queued, and lets the queue go again.
-    pub fn send_ahead(&self, frame: Frame) {
-        *self
-            .close
-            .0
-            .greeting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(frame);
-        self.close.0.ahead.store(AHEAD, Ordering::Release);
+    /// Writes `frames` before everything queued since [`Outbound::hold`], in order, and lets
+    /// the queue go again.
+    pub fn send_ahead(&self, frames: Vec<Frame>) {
+        self.close.0.restore(frames);
         self.close.0.waiter.wake();
+    }
+}
+
+impl CloseState {
+    fn restore(&self, frames: Vec<Frame>) {
+        *self.greeting.lock().unwrap_or_else(|e| e.into_inner()) = frames;
+        self.ahead.store(AHEAD, Ordering::Release);
     }
 }
 
@@ -178,7 +181,7 @@ impl Outbound {
 pub enum Next {
     Queued,
     Held,
-    Greeting(Frame),
+    Greeting(Vec<Frame>),
 }
 
 impl CloseSignal {
@@ -189,15 +192,18 @@ impl CloseSignal {
             OPEN => Next::Queued,
             HELD => Next::Held,
             _ => {
-                let greeting = self
-                    .0
-                    .greeting
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
+                let mut greeting = self.0.greeting.lock().unwrap_or_else(|e| e.into_inner());
+                let frames = std::mem::take(&mut *greeting);
                 self.0.ahead.store(OPEN, Ordering::Release);
-                greeting.map_or(Next::Queued, Next::Greeting)
+                Next::Greeting(frames)
             }
+        }
+    }
+
+    /// Gives back the part of a greeting that could not be written yet: it still goes first.
+    pub fn unwritten(&self, rest: Vec<Frame>) {
+        if !rest.is_empty() {
+            self.0.restore(rest);
         }
     }
 }
@@ -263,9 +269,21 @@ mod tests {
         out.hold();
         out.try_send(Outgoing::plain(Message::Text("event".into())));
         assert!(matches!(queue.close.next(), Next::Held));
-        out.send_ahead(Outgoing::plain(Message::Text("ready".into())));
+        out.send_ahead(vec![
+            Outgoing::plain(Message::Text("invalid".into())),
+            Outgoing::plain(Message::Text("ready".into())),
+        ]);
         match queue.close.next() {
-            Next::Greeting(frame) => assert_eq!(frame.message, Message::Text("ready".into())),
+            Next::Greeting(frames) => {
+                let texts: Vec<_> = frames.iter().map(|f| f.message.clone()).collect();
+                assert_eq!(
+                    texts,
+                    [
+                        Message::Text("invalid".into()),
+                        Message::Text("ready".into())
+                    ]
+                );
+            }
             _ => panic!("the greeting comes first"),
         }
         assert!(matches!(queue.close.next(), Next::Queued));

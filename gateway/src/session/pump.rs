@@ -141,9 +141,11 @@ impl Pump {
             return;
         }
         let goodbye = async {
-            if let Next::Greeting(frame) = self.signal.next() {
-                let message = self.numbered(&frame);
-                self.socket.feed(message).await?;
+            if let Next::Greeting(frames) = self.signal.next() {
+                for frame in frames {
+                    let message = self.numbered(&frame);
+                    self.socket.feed(message).await?;
+                }
             }
             if flush_queue {
                 while let Some(Some(frame)) = self.frames.next().now_or_never() {
@@ -220,13 +222,14 @@ impl Pump {
     fn move_batch(&mut self, cx: &mut Context<'_>) -> Result<usize, axum::Error> {
         let mut moved = 0;
         let mut greeting = match self.signal.next() {
-            Next::Queued => None,
+            Next::Queued => Vec::new(),
             // The socket's own task hands the greeting over and polls again right after.
             Next::Held => return Ok(0),
-            Next::Greeting(frame) => Some(frame),
-        };
+            Next::Greeting(frames) => frames,
+        }
+        .into_iter();
         while moved < WRITE_BATCH && Pin::new(&mut self.socket).poll_ready(cx)?.is_ready() {
-            let frame = match greeting.take() {
+            let frame = match greeting.next() {
                 Some(frame) => frame,
                 None => match Pin::new(&mut self.frames).poll_next(cx) {
                     Poll::Ready(Some(frame)) => frame,
@@ -238,6 +241,8 @@ impl Pump {
             self.unflushed = true;
             moved += 1;
         }
+        // The socket took less than the greeting: the rest still goes first.
+        self.signal.unwritten(greeting.collect());
         Ok(moved)
     }
 }

@@ -183,7 +183,7 @@ async fn greet(codec: &DiscordCodec, session: &mut Session) {
     // READY is the first dispatch, before any event of the user's own room.
     session.outbound().hold();
     let described = own_room_and_rooms(codec, session).await;
-    session.send_ahead(ready(session, &described));
+    session.send_ahead([ready(session, &described)]);
     settle(session, &described).await;
 }
 

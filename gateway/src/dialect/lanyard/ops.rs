@@ -79,7 +79,9 @@ impl Codec for LanyardCodec {
                 // meanwhile is no older than the state INIT_STATE read after subscribing.
                 session.outbound().hold();
                 match presence::follow(session, target).await {
-                    Ok(initial) => session.send_ahead(frames::init_state(render::initial(initial))),
+                    Ok(initial) => {
+                        session.send_ahead([frames::init_state(render::initial(initial))])
+                    }
                     Err(error) => {
                         session.outbound().release();
                         return end(session, follow_failure(error));

@@ -155,17 +155,19 @@ async fn admit(
 }
 
 /// Joins the automatic rooms, publishes the session's presence, and sends READY.
-pub(super) async fn greet(session: &mut Session) {
-    // READY is the first frame, before any event of the rooms joined here.
+/// `before` goes just ahead of READY (the answer to a RESUME that could not be carried out).
+pub(super) async fn greet(session: &mut Session, before: Option<Message>) {
+    // READY is the first frame (after `before`), before any event of the rooms joined here.
     session.outbound().hold();
     let rooms = join_automatic_rooms(session).await;
     let heartbeat = session.node().config.limits.heartbeat_interval_ms;
-    session.send_ahead(frames::ready(
+    let ready = frames::ready(
         &session.id(),
         render::id(session.user_id()),
         heartbeat,
         &rooms,
-    ));
+    );
+    session.send_ahead(before.into_iter().chain([ready]));
     tracing::debug!("session ready");
 }
 

@@ -30,7 +30,7 @@ pub(super) struct NativeCodec {
 impl Codec for NativeCodec {
     async fn on_open(&mut self, session: &mut Session) {
         let Some(request) = self.resume.take() else {
-            return super::greet(session).await;
+            return super::greet(session, None).await;
         };
         let (id, seq) = *request;
         // Resumed rooms first (replays are queued before RESUMED), then what every session
@@ -40,10 +40,7 @@ impl Codec for NativeCodec {
                 super::join_automatic_rooms(session).await;
                 session.send(resumed_frame(session, &id, resumed));
             }
-            Err(error) => {
-                session.send(resume_error(&id, error));
-                super::greet(session).await;
-            }
+            Err(error) => super::greet(session, Some(resume_error(&id, error))).await,
         }
     }
 
