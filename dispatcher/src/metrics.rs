@@ -102,7 +102,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .to_owned();
     // A `debug` span: at the default `info` level it costs nothing. An enabled span takes a
     // slot in the subscriber's registry and formats its fields for every request, which was
-    // a measured share of a post's CPU; a server error names its route itself below.
+    // a measured share of a post's CPU; a 500 names its route itself below.
     let method = request.method().clone();
     let span = tracing::debug_span!("request", %method, route);
     async move {
@@ -110,7 +110,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         let response = next.run(request).await;
         let status = response.status();
         state.metrics.observe_request(&route, status);
-        if status.is_server_error() {
+        // 503 (Redis unreachable) is logged where it is decided, once per outage cause.
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(%method, route, status = status.as_u16(), "answered with a server error");
         }
         tracing::debug!(

@@ -80,7 +80,14 @@ impl Stack {
     /// order, so a socket whose next frame is the marker got nothing published before it
     /// (on any room) that it has not already read: a bounded way to prove that an event did
     /// not reach a socket, without sleeping.
+    ///
+    /// On a Redis Cluster a node reads each shard on its own connection, so a marker on one
+    /// shard is not ordered after events on another: there, what was published before is given
+    /// 200 ms to arrive first (weaker than on one Redis, where the order is exact).
     pub fn publish_marker(&self, room: &str, label: &str) -> Value {
+        if matches!(self.redis, StackRedis::Cluster(_)) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         let receivers = self.publish(room, &json!({"type": "MARKER", "data": {"label": label}}));
         assert!(receivers > 0, "no gateway node is subscribed to {room}");
         json!({"type": "MARKER", "room": room, "data": {"label": label}})

@@ -255,6 +255,9 @@ async fn ready_is_the_first_frame_while_the_automatic_rooms_are_busy() {
                 let event = json!({"type": "MARKER", "data": {"label": published}});
                 publisher.publish("global", &event);
                 published += 1;
+                // About a thousand events a second: many land while a session joins, never
+                // enough to fill its queue (1,024) while it is held for READY.
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
             published
         })

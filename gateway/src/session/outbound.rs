@@ -1,5 +1,7 @@
 //! A socket's outbound side as the rest of the node sees it: a bounded queue of ready-made
 //! frames plus a one-shot close signal that carries the reason. Fan-out never waits on it.
+//! While a session greets, the queue can be held back so that the greeting (READY,
+//! INIT_STATE) is written before any event of the rooms it joined ([`Outbound::hold`]).
 //!
 //! The queue is flume's: it allocates as frames arrive (tokio's mpsc allocates a 32-slot
 //! block per channel up front), which matters with tens of thousands of idle sockets.
@@ -148,8 +150,15 @@ impl Outbound {
     /// Holds back what is queued for the socket until [`Outbound::send_ahead`]: a session
     /// that greets (READY, INIT_STATE) joins its rooms first, and an event fanned out to it
     /// meanwhile must not reach the client before the greeting.
+    ///
+    /// A greeting handed over earlier and not written yet stays first: the hold then starts
+    /// only after it (the queue is not held meanwhile).
     pub fn hold(&self) {
-        self.close.0.ahead.store(HELD, Ordering::Release);
+        let _ =
+            self.close
+                .0
+                .ahead
+                .compare_exchange(OPEN, HELD, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Lets the queue go again without a greeting (the greeting failed).
@@ -162,8 +171,8 @@ impl Outbound {
         self.close.0.waiter.wake();
     }
 
-    /// Writes `frames` before everything queued since [`Outbound::hold`], in order, and lets
-    /// the queue go again.
+    /// Writes `frames` before everything queued since [`Outbound::hold`], in order (after a
+    /// greeting not written yet), and lets the queue go again.
     pub fn send_ahead(&self, frames: Vec<Frame>) {
         self.close.0.restore(frames);
         self.close.0.waiter.wake();
@@ -171,8 +180,14 @@ impl Outbound {
 }
 
 impl CloseState {
+    /// Adds `frames` to the greeting still to be written (never replaces it).
     fn restore(&self, frames: Vec<Frame>) {
-        *self.greeting.lock().unwrap_or_else(|e| e.into_inner()) = frames;
+        let mut greeting = self.greeting.lock().unwrap_or_else(|e| e.into_inner());
+        if greeting.is_empty() {
+            *greeting = frames;
+        } else {
+            greeting.extend(frames);
+        }
         self.ahead.store(AHEAD, Ordering::Release);
     }
 }
@@ -200,7 +215,13 @@ impl CloseSignal {
         }
     }
 
-    /// Gives back the part of a greeting that could not be written yet: it still goes first.
+    /// A greeting has been handed over and is not written yet.
+    pub fn greeting_waits(&self) -> bool {
+        self.0.ahead.load(Ordering::Acquire) == AHEAD
+    }
+
+    /// Gives back the part of a greeting that could not be written yet: it still goes first
+    /// (the greeting was taken whole, so nothing can be ahead of it).
     pub fn unwritten(&self, rest: Vec<Frame>) {
         if !rest.is_empty() {
             self.0.restore(rest);
@@ -287,6 +308,30 @@ mod tests {
             _ => panic!("the greeting comes first"),
         }
         assert!(matches!(queue.close.next(), Next::Queued));
+    }
+
+    #[test]
+    fn a_greeting_not_written_yet_is_neither_replaced_nor_held_back() {
+        let (out, queue) = channel(4);
+        let text = |t: &str| Outgoing::plain(Message::Text(t.into()));
+        out.hold();
+        out.send_ahead(vec![text("first")]);
+        // A second greeting before the first was written: both go, in order.
+        out.hold();
+        out.send_ahead(vec![text("second")]);
+        match queue.close.next() {
+            Next::Greeting(frames) => assert_eq!(frames.len(), 2),
+            _ => panic!("both greetings go first"),
+        }
+        // A greeting given back unwritten is still first.
+        out.send_ahead(vec![text("third")]);
+        let Next::Greeting(frames) = queue.close.next() else {
+            panic!("a greeting");
+        };
+        queue.close.unwritten(frames);
+        assert!(queue.close.greeting_waits());
+        out.release();
+        assert!(matches!(queue.close.next(), Next::Greeting(_)));
     }
 
     #[tokio::test]

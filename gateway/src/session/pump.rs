@@ -129,7 +129,13 @@ impl Pump {
         let mut work = pin!(work);
         poll_fn(|cx| {
             self.poll_write(cx);
-            work.as_mut().poll(cx)
+            let done = work.as_mut().poll(cx);
+            // `work` handed a greeting over and waits on something else: write it now, not
+            // when that wakes us.
+            if done.is_pending() && self.signal.greeting_waits() {
+                cx.waker().wake_by_ref();
+            }
+            done
         })
         .await
     }

@@ -273,7 +273,6 @@ fn own_dir_with_binaries() -> Option<PathBuf> {
     (dir.join("gateway").is_file() && dir.join("dispatcher").is_file()).then_some(dir)
 }
 
-/// The pid of the redis-server listening on `port`, from its `INFO server`.
 /// The Redis this run started.
 enum Redis {
     Single(RedisServer),
@@ -296,6 +295,7 @@ impl Redis {
     }
 }
 
+/// The pid of the redis-server listening on `port`, from its `INFO server`.
 fn redis_pid(port: u16) -> Option<u32> {
     let output = std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "INFO", "server"])

@@ -112,5 +112,14 @@ async fn serve(socket: Box<WebSocket>, node: Arc<Node>, user: User, zlib_json: b
     let conn = ConnId::next();
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let session = Session::new(node, conn, user, Format::Lanyard, out, None);
-    driver::run(socket, session, queue, LanyardCodec { zlib_json }).await
+    driver::run(
+        socket,
+        session,
+        queue,
+        LanyardCodec {
+            zlib_json,
+            initialized: false,
+        },
+    )
+    .await
 }

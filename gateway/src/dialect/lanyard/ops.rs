@@ -21,6 +21,10 @@ use axum::extract::ws::{CloseFrame, Message};
 pub(super) struct LanyardCodec {
     /// `?compression=zlib_json`: every message its own zlib stream, in a binary frame.
     pub(super) zlib_json: bool,
+    /// An Initialize was answered: later ones change the follows of a session whose updates
+    /// are already flowing, and their INIT_STATE queues behind those (no older update may
+    /// come after it).
+    pub(super) initialized: bool,
 }
 
 /// Why a follow the client asked for ends the session: a refused request is an invalid
@@ -75,12 +79,19 @@ impl Codec for LanyardCodec {
         match op {
             Op::Heartbeat => {}
             Op::Initialize(target) => {
-                // INIT_STATE before any update of the users followed here; an update queued
-                // meanwhile is no older than the state INIT_STATE read after subscribing.
-                session.outbound().hold();
+                // The first INIT_STATE before any update of the users followed here; an update
+                // queued meanwhile is no older than the state INIT_STATE read after
+                // subscribing.
+                let first = !std::mem::replace(&mut self.initialized, true);
+                if first {
+                    session.outbound().hold();
+                }
                 match presence::follow(session, target).await {
-                    Ok(initial) => {
+                    Ok(initial) if first => {
                         session.send_ahead([frames::init_state(render::initial(initial))])
+                    }
+                    Ok(initial) => {
+                        session.send(frames::init_state(render::initial(initial)));
                     }
                     Err(error) => {
                         session.outbound().release();

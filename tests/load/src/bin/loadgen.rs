@@ -69,7 +69,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let per_process = match &args.scenario {
         Scenario::Idle(a) => {
             let processes = args.worker.map_or(args.workers, |w| w.count);
-            a.sockets.div_ceil(processes.max(1))
+            // The chat mix after the hold runs in the parent.
+            let chat = match (a.then_chat, args.worker) {
+                (true, None) => a.chat.users,
+                _ => 0,
+            };
+            a.sockets.div_ceil(processes.max(1)) + chat
         }
         Scenario::Fanout(a) => a.subscribers,
         Scenario::Chat(a) => a.users,

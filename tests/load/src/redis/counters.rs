@@ -62,8 +62,8 @@ impl RedisCounters {
         Ok(total)
     }
 
-    /// `PUBSUB NUMSUB` for each room, in order (on the first server: plain pub/sub, where
-    /// every server sees every subscription).
+    /// `PUBSUB NUMSUB` for each room, in order, on the first server: right for one Redis;
+    /// on a cluster the gateways subscribe with `SSUBSCRIBE`, which this does not count.
     pub async fn numsub(&mut self, rooms: &[String]) -> anyhow::Result<Vec<u64>> {
         let mut counts = Vec::with_capacity(rooms.len());
         for chunk in rooms.chunks(1000) {

@@ -62,6 +62,10 @@ pub struct CeilingResult {
 }
 
 pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResult> {
+    anyhow::ensure!(
+        h.cluster.redis_nodes.len() == 1,
+        "ceiling compares with redis-benchmark on one Redis: run it without --redis-cluster"
+    );
     let author = h.id("author", 0);
     let channels: Vec<String> = (0..args.channels.max(1))
         .map(|i| h.id("ceiling", i))
