@@ -47,6 +47,11 @@ pub async fn publisher(
     messages: &Arc<SendCounters>,
     author: &str,
 ) -> anyhow::Result<Publisher> {
+    anyhow::ensure!(
+        h.cluster.redis_nodes.len() == 1,
+        "fanout and churn publish and count subscribers with plain pub/sub on one Redis: \
+         run them without --redis-cluster"
+    );
     Ok(match args.via {
         Route::Redis => Publisher::Redis(
             RedisPublisher::connect(

@@ -62,6 +62,9 @@ pub struct IdleResult {
     /// when all had opened (empty when the gateways' memory is not watched).
     pub ramp: Vec<RampPoint>,
     /// Channels subscribed (PUBSUB NUMSUB) by exactly one node, by none, by several.
+    /// False on a Redis Cluster: sharded subscriptions are not counted by PUBSUB NUMSUB, and
+    /// the three counts below are then 0.
+    pub channels_counted: bool,
     pub channels_on_one_node: usize,
     pub channels_on_no_node: usize,
     pub channels_on_several_nodes: usize,
@@ -333,6 +336,7 @@ pub async fn run(h: &Harness, args: &IdleArgs, workers: usize) -> anyhow::Result
         memory,
         nodes: node_figures,
         ramp,
+        channels_counted: h.cluster.redis_nodes.len() == 1,
         channels_on_one_node: numsub.iter().filter(|&&n| n == 1).count(),
         channels_on_no_node: numsub.iter().filter(|&&n| n == 0).count(),
         channels_on_several_nodes: numsub.iter().filter(|&&n| n > 1).count(),
@@ -401,11 +405,18 @@ impl fmt::Display for IdleResult {
                 n.node, n.sockets
             )?;
         }
-        writeln!(
-            f,
-            "  PUBSUB NUMSUB per channel: 1 node for {}, none for {}, several for {}",
-            self.channels_on_one_node, self.channels_on_no_node, self.channels_on_several_nodes
-        )?;
+        if self.channels_counted {
+            writeln!(
+                f,
+                "  PUBSUB NUMSUB per channel: 1 node for {}, none for {}, several for {}",
+                self.channels_on_one_node, self.channels_on_no_node, self.channels_on_several_nodes
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  channels per node: not counted (sharded pub/sub on a Redis Cluster)"
+            )?;
+        }
         if let Some(r) = &self.redis_held {
             let calls: Vec<String> = r.calls.iter().map(|(c, n)| format!("{c} {n}")).collect();
             writeln!(
