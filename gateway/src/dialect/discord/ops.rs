@@ -163,26 +163,40 @@ impl Codec for DiscordCodec {
         match &room {
             // A new thread: everything in it is new to the client (CHANNEL_CREATE came on
             // the user's own room).
-            Room::Dm(_) => follow(session, &room, &Position::none()).await,
+            Room::Dm(_) => {
+                follow(session, &room, &Position::none()).await;
+            }
             _ => {
+                // GUILD_CREATE goes once its rooms are followed (what they replay and what
+                // comes meanwhile waits behind it): a client that has it gets what follows,
+                // its deletion included.
+                session.outbound().hold();
                 let Some(described) = guilds::describe(session, &room, self.large_threshold).await
                 else {
+                    session.outbound().release();
                     return;
                 };
-                session.send(frames::dispatch("GUILD_CREATE", described.object.clone()));
-                follow(session, &room, &described.position).await;
-                follow_presences(session, &described.users).await;
+                follow_presences(session, std::slice::from_ref(&described)).await;
+                if follow(session, &room, &described.position).await == Followed::Yes {
+                    let guild = frames::dispatch("GUILD_CREATE", described.object.clone());
+                    session.send_ahead([guild]);
+                } else {
+                    session.outbound().release();
+                }
             }
         }
     }
 }
 
-/// A fresh session: the user's own room (for grants), READY, then the implicit rooms from
-/// where READY saw them, the presences READY lists, and the session's own presence.
+/// A fresh session: the user's own room (for grants), the presences READY lists, READY, then
+/// the implicit rooms from where READY saw them, and the session's own presence.
 async fn greet(codec: &DiscordCodec, session: &mut Session) {
     // READY is the first dispatch, before any event of the user's own room.
     session.outbound().hold();
     let described = own_room_and_rooms(codec, session).await;
+    // Followed before READY goes (presence rooms keep no history): a change right after READY
+    // would otherwise be lost; one that comes meanwhile is held until READY is written.
+    follow_presences(session, &described).await;
     session.send_ahead([ready(session, &described)]);
     settle(session, &described).await;
 }
@@ -212,14 +226,17 @@ async fn own_room_and_rooms(codec: &DiscordCodec, session: &mut Session) -> Vec<
     described
 }
 
-/// After READY (or RESUMED): the described rooms from where they were described, then the
-/// presences, then this session's own presence.
+/// After READY (or RESUMED): the described rooms from where they were described, then this
+/// session's own presence.
 async fn settle(session: &mut Session, described: &[Described]) {
     for d in described {
-        follow(session, &d.room, &d.position).await;
+        if follow(session, &d.room, &d.position).await == Followed::NotAllowed
+            && let Some(gone) = frames::revoked(&d.room.to_string())
+        {
+            // Left or deleted since it was described: the client drops it too.
+            session.send(gone);
+        }
     }
-    let users: Vec<Id> = described.iter().flat_map(|d| d.users.clone()).collect();
-    follow_presences(session, &users).await;
     if let Err(error) = session
         .set_presence(&SessionPresence::online(now_ms()))
         .await
@@ -228,24 +245,40 @@ async fn settle(session: &mut Session, described: &[Described]) {
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum Followed {
+    Yes,
+    /// The user may not read the room (any more: left, kicked, deleted).
+    NotAllowed,
+    /// The session is closing with a reconnect.
+    Failed,
+}
+
 /// Subscribes to `room` from `position`, replaying what came after it. A room that cannot be
-/// joined now ends the session (op 7 semantics: reconnect), rather than leave it silently
-/// without the room's events.
-async fn follow(session: &mut Session, room: &Room, position: &Position) {
+/// joined for another reason than access ends the session (op 7 semantics: reconnect), rather
+/// than leave it silently without the room's events.
+async fn follow(session: &mut Session, room: &Room, position: &Position) -> Followed {
     match session.subscribe(room, Some(position), |_| None).await {
-        Ok(_) => {}
-        Err(crate::session::SubscribeError::Forbidden) => {}
+        Ok(_) => Followed::Yes,
+        Err(crate::session::SubscribeError::Forbidden) => Followed::NotAllowed,
         Err(error) => {
             tracing::warn!(%error, %room, user.id = %session.user_id(), "implicit room not joined; asking the client to reconnect");
             session.send(frames::reconnect(None));
             session.outbound().close(CloseReason::Reconnect);
+            Followed::Failed
         }
     }
 }
 
-async fn follow_presences(session: &mut Session, users: &[Id]) {
+/// Follows the presence of the users the described rooms list (whose presences they carry: a
+/// change between that read and this follow is not seen).
+async fn follow_presences(session: &mut Session, described: &[Described]) {
     let me = session.user_id().clone();
-    let distinct: BTreeSet<&Id> = users.iter().filter(|u| **u != me).collect();
+    let distinct: BTreeSet<&Id> = described
+        .iter()
+        .flat_map(|d| &d.users)
+        .filter(|u| **u != me)
+        .collect();
     for user in distinct.into_iter().take(MAX_FOLLOWED_PRESENCES) {
         if let Err(error) = session.follow_presence(user).await {
             tracing::debug!(%error, %user, "presence not followed");
@@ -290,6 +323,7 @@ async fn resume(codec: &DiscordCodec, session: &mut Session, id: &str, seq: u64)
         return greet(codec, session).await;
     }
     let described = own_room_and_rooms(codec, session).await;
+    follow_presences(session, &described).await;
     for d in &described {
         let t = match d.room {
             Room::Dm(_) => "CHANNEL_CREATE",
