@@ -16,6 +16,7 @@ pub struct Metrics {
     pub events_received: IntCounter,
     pub events_unroutable: IntCounter,
     pub events_delivered: IntCounter,
+    pub events_written_through: IntCounter,
     pub fanout_seconds: Histogram,
     pub fanout_latency_seconds: Histogram,
     pub live_lease_lapses: IntCounter,
@@ -69,6 +70,11 @@ impl Metrics {
             events_delivered: IntCounter::new(
                 "gateway_events_delivered_total",
                 "Event frames queued to client sockets.",
+            )
+            .unwrap(),
+            events_written_through: IntCounter::new(
+                "gateway_events_written_through_total",
+                "Of the delivered event frames, those the fan-out wrote straight into an idle socket (no queue, no wake-up of the socket's task).",
             )
             .unwrap(),
             fanout_seconds: Histogram::with_opts(
@@ -165,6 +171,7 @@ impl Metrics {
             Box::new(self.events_received.clone()),
             Box::new(self.events_unroutable.clone()),
             Box::new(self.events_delivered.clone()),
+            Box::new(self.events_written_through.clone()),
             Box::new(self.fanout_seconds.clone()),
             Box::new(self.fanout_latency_seconds.clone()),
             Box::new(self.live_lease_lapses.clone()),

@@ -272,3 +272,38 @@ async fn ready_is_the_first_frame_while_the_automatic_rooms_are_busy() {
     let published = publishing.join().expect("the publisher ran");
     assert!(published > 100, "global was busy: {published} events");
 }
+
+/// The fan-out writes a frame straight into a socket whose queue is empty and queues it
+/// otherwise (README.md "Architecture"): a burst mixes both, and every socket still gets
+/// every event once, in order.
+#[tokio::test]
+async fn a_burst_reaches_every_socket_whole_and_in_order() {
+    let stack = Stack::start();
+    let gateway = stack.gateway("gw-burst", &[]);
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        clients.push(NativeClient::connect(&gateway, &format!("burst{i}")).await);
+    }
+    let mut publisher = Publisher::connect(&stack.redis);
+    let marker = |label: u64| json!({"type": "MARKER", "data": {"label": label}});
+    // One event to idle sockets: written straight in.
+    publisher.publish("global", &marker(0));
+    for client in &mut clients {
+        assert_eq!(client.recv_json().await["data"]["label"], 0);
+    }
+    let written = metric(&gateway.http_url(), "gateway_events_written_through_total").await;
+    assert!(
+        written.is_some_and(|n| n > 0.0),
+        "idle sockets are written to directly: {written:?}"
+    );
+    const BURST: u64 = 1000;
+    for label in 1..=BURST {
+        publisher.publish("global", &marker(label));
+    }
+    for client in &mut clients {
+        for label in 1..=BURST {
+            let frame = client.recv_json().await;
+            assert_eq!(frame["data"]["label"], label, "{frame}");
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! The fan-out task: every broker message is parsed once, rendered at most once per format,
-//! and queued to each local socket in its room with `try_send` (a full queue closes that
-//! socket, never delays the others). Moderation events also take sockets out of rooms (and
+//! and handed to each local socket in its room without waiting (a full queue closes that
+//! socket, never delays the others). While the fan-out keeps up with the broker, a frame for
+//! a socket with nothing queued is written straight into it (one `send()`, no wake-up of the
+//! socket's task); once broker messages wait, frames are queued instead, so that each socket's
+//! task writes its backlog in batches on any worker thread. Moderation events also take sockets out of rooms (and
 //! users out of voice) here.
 //!
 //! Events of rooms with history are checked against the room's last offset on this node
@@ -48,7 +51,14 @@ pub async fn run(
             received = messages.recv() => received,
         };
         match received {
-            Ok(message) => receive(&node, &mut streams, message).await,
+            Ok(message) => {
+                let write_through = messages.backlog() == 0;
+                // Without tokio's task budget: writing into sockets spends it (one unit per
+                // socket), and past it every write would report "not ready" and fall back to
+                // the queue. The task still yields between broker messages.
+                let receiving = receive(&node, &mut streams, message, write_through);
+                tokio::task::unconstrained(receiving).await
+            }
             Err(RecvError::Lagged(lost)) => {
                 metrics.broker_lagged.inc_by(lost);
                 tracing::error!(
@@ -66,7 +76,13 @@ pub async fn run(
 }
 
 /// Handles one broker message: checks its room's continuity, then delivers it.
-async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage) {
+/// `write_through`: frames may be written straight into idle sockets (see the module's notes).
+async fn receive(
+    node: &Arc<Node>,
+    streams: &mut Streams,
+    message: BrokerMessage,
+    write_through: bool,
+) {
     let metrics = &node.metrics;
     metrics.events_received.inc();
     let Some(inbound) = Inbound::parse(&message.channel, message.payload) else {
@@ -129,7 +145,7 @@ async fn receive(node: &Arc<Node>, streams: &mut Streams, message: BrokerMessage
             streams.forget(room);
         }
     }
-    deliver(node, &inbound, message.via_pattern);
+    deliver(node, &inbound, message.via_pattern, write_through);
 }
 
 /// Delivers the room's events after `after` and before `next` from history, or tells the
@@ -268,7 +284,7 @@ fn deliver_history(node: &Arc<Node>, room: &str, events: Vec<(u64, bytes::Bytes)
     for (_, payload) in events {
         if let Some(inbound) = Inbound::parse(room.as_bytes(), payload) {
             node.metrics.events_refilled.inc();
-            deliver(node, &inbound, false);
+            deliver(node, &inbound, false, false);
         }
     }
 }
@@ -277,21 +293,34 @@ fn deliver_history(node: &Arc<Node>, room: &str, events: Vec<(u64, bytes::Bytes)
 fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
     let cap = node.config.limits.outbound_queue;
     node.hub.with_members(room, |members| {
-        queue_to_members(members, cap, |member| {
+        queue_to_members(members, cap, false, |member| {
             render_stale(member.format, room, position).map(Outgoing::plain)
         });
     });
 }
 
-/// Queues a frame to each member of a room (`frame` picks it, or skips the member), holding
-/// it for seats that are catching up. Returns how many were queued or held.
+/// How a room's members took a frame.
+#[derive(Default)]
+struct Handed {
+    /// Queued, held for a seat catching up, or written.
+    delivered: u64,
+    /// Of those, written straight into the socket.
+    written: u64,
+    /// Closed as slow consumers instead.
+    overflowed: u64,
+}
+
+/// Hands a frame to each member of a room (`frame` picks it, or skips the member), holding it
+/// for seats that are catching up; with `write_through`, written straight into sockets that
+/// have nothing queued.
 fn queue_to_members(
     members: &super::RoomMembers,
     cap: usize,
+    write_through: bool,
     frame: impl Fn(&MemberRef) -> Option<Frame>,
-) -> (u64, u64) {
+) -> Handed {
     let mut seats = members.catching_up.as_ref().map(|c| c.lock());
-    let (mut delivered, mut overflowed) = (0, 0);
+    let mut handed = Handed::default();
     for member in members.members.values() {
         let Some(frame) = frame(member) else {
             continue;
@@ -303,16 +332,25 @@ fn queue_to_members(
             },
             None => frame,
         };
-        match member.outbound.try_send(frame) {
-            Delivery::Queued => delivered += 1,
-            Delivery::Overflowed => overflowed += 1,
+        let delivery = if write_through {
+            member.outbound.try_write(frame)
+        } else {
+            member.outbound.try_send(frame)
+        };
+        match delivery {
+            Delivery::Queued => handed.delivered += 1,
+            Delivery::Written => {
+                handed.delivered += 1;
+                handed.written += 1;
+            }
+            Delivery::Overflowed => handed.overflowed += 1,
             Delivery::Gone => {}
         }
     }
-    (delivered, overflowed)
+    handed
 }
 
-fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
+fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool, write_through: bool) {
     let (hub, metrics) = (&node.hub, &node.metrics);
     let started = Instant::now();
     // A message that came through the all-presence pattern goes to that room's followers,
@@ -340,7 +378,7 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
     let (to_user, from_user) = (inbound.recipient(), inbound.sender());
     let cap = node.config.limits.outbound_queue;
     let delivered = hub.with_members(room, |members| {
-        queue_to_members(members, cap, |member| {
+        queue_to_members(members, cap, write_through, |member| {
             if to_user.is_some_and(|u| u != &member.user)
                 || from_user == Some(&member.user)
                 || skip.contains(&member.conn)
@@ -351,9 +389,10 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool) {
         })
     });
     match delivered {
-        Some((n, overflowed)) => {
-            metrics.events_delivered.inc_by(n);
-            metrics.slow_consumer_closes.inc_by(overflowed);
+        Some(handed) => {
+            metrics.events_delivered.inc_by(handed.delivered);
+            metrics.events_written_through.inc_by(handed.written);
+            metrics.slow_consumer_closes.inc_by(handed.overflowed);
         }
         None => metrics.events_unroutable.inc(),
     }

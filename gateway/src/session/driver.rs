@@ -91,12 +91,7 @@ pub fn run<C: Codec>(
             .connections_open
             .with_label_values(&format)
             .inc();
-        let mut pump = Pump::new(
-            socket,
-            queue.rx.clone(),
-            queue.close.clone(),
-            codec.encoder(),
-        );
+        let mut pump = Pump::new(socket, &queue, codec.encoder());
         let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
         let minute = C::frames_per_minute(limits)
             .filter(|&n| n > 0)

@@ -3,6 +3,9 @@
 //! While a session greets, the queue can be held back so that the greeting (READY,
 //! INIT_STATE) is written before any event of the rooms it joined ([`Outbound::hold`]).
 //!
+//! The fan-out may skip the queue: while it is empty and nothing is held back, a frame is
+//! written straight into the socket ([`Outbound::try_write`], [`super::pump::Writer`]).
+//!
 //! The queue is flume's: it allocates as frames arrive (tokio's mpsc allocates a 32-slot
 //! block per channel up front), which matters with tens of thousands of idle sockets.
 //!
@@ -12,7 +15,7 @@
 //! during fan-out). Node shutdown closes every session through the hub instead of through a
 //! parent token.
 
-use super::CloseReason;
+use super::{CloseReason, pump::Writer};
 use axum::extract::ws::Message;
 use futures_util::task::AtomicWaker;
 use shared::history::Position;
@@ -60,6 +63,8 @@ const SEND_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Queued,
+    /// Written straight into the socket (the queue was empty).
+    Written,
     /// The queue was full: the socket is now being closed as a slow consumer.
     Overflowed,
     /// The socket is already closing.
@@ -71,12 +76,15 @@ pub enum Delivery {
 pub struct Outbound {
     tx: flume::Sender<Frame>,
     close: CloseSignal,
+    writer: Arc<Writer>,
 }
 
 /// The receiving half, owned by the socket's task.
 pub struct OutboundQueue {
     pub rx: flume::Receiver<Frame>,
     pub close: CloseSignal,
+    /// Where the socket goes once its task starts ([`super::pump::Pump::new`]).
+    pub writer: Arc<Writer>,
 }
 
 /// Asks a socket to close, once, with a reason; later reasons are ignored.
@@ -105,16 +113,33 @@ const AHEAD: u8 = 2;
 pub fn channel(capacity: usize) -> (Outbound, OutboundQueue) {
     let (tx, rx) = flume::bounded(capacity);
     let close = CloseSignal::default();
+    let writer = Arc::<Writer>::default();
     (
         Outbound {
             tx,
             close: close.clone(),
+            writer: writer.clone(),
         },
-        OutboundQueue { rx, close },
+        OutboundQueue { rx, close, writer },
     )
 }
 
 impl Outbound {
+    /// Writes `frame` straight into the socket when nothing is queued or held back for it and
+    /// the socket takes it at once; queues it otherwise ([`Outbound::try_send`]). For the
+    /// fan-out: it saves waking the socket's task (and the queue) per delivery.
+    pub fn try_write(&self, frame: Frame) -> Delivery {
+        if self.tx.is_empty()
+            && self
+                .writer
+                .write_now(&frame, || self.tx.is_empty() && self.close.writes_through())
+        {
+            return Delivery::Written;
+        }
+        self.try_send(frame)
+    }
+
+    /// Queues `frame` for the socket's task; a full queue closes the socket as a slow consumer.
     pub fn try_send(&self, frame: Frame) -> Delivery {
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Queued,
@@ -254,6 +279,12 @@ impl CloseSignal {
 
     pub fn is_closed(&self) -> bool {
         self.0.reason.get().is_some()
+    }
+
+    /// Nothing is held back for a greeting and the socket is not closing: a frame may skip
+    /// the queue (when it is empty).
+    fn writes_through(&self) -> bool {
+        self.0.ahead.load(Ordering::Acquire) == OPEN && !self.is_closed()
     }
 
     /// The first reason given.

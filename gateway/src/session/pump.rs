@@ -1,16 +1,21 @@
 //! One socket driven by one task in both directions. Whenever the socket's task is polled,
 //! whatever it is waiting for (the next client frame, or the codec handling the last one),
 //! the frames the node queued for the socket are moved into the WebSocket, up to a batch, with
-//! one flush per batch. No split halves, no second task, no lock between reader and writer:
-//! an idle socket is one small task, and a delivery is one wake-up of that task.
+//! one flush per batch. No split halves, no second task: an idle socket is one small task.
 //!
-//! The pump numbers the frames it writes (the session's `seq`, stamped into each frame by the
+//! The socket itself sits in a [`Writer`] that the node's fan-out shares: when the socket's
+//! queue is empty and nothing is held back for a greeting, the fan-out writes a frame straight
+//! into the socket (one `send()`, no wake-up of the socket's task, no queue), and falls back to
+//! the queue whenever that would have to wait (the socket's task is busy with it, the kernel's
+//! buffer is full, frames are queued). Order and the slow-consumer rule are the queue's.
+//!
+//! The writer numbers the frames it writes (the session's `seq`, stamped into each frame by the
 //! dialect) and remembers, per room, the last event with history it wrote: what a resumed
 //! session starts from.
 
 use super::{
     Frame, Stamp,
-    outbound::{CloseSignal, Next},
+    outbound::{CloseSignal, Next, OutboundQueue},
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -18,8 +23,8 @@ use std::{
     collections::VecDeque,
     future::{Future, poll_fn},
     pin::{Pin, pin},
-    sync::Arc,
-    task::{Context, Poll},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -72,41 +77,137 @@ impl<F: FnMut(&Message, u64) -> Message + Send + 'static> Encoder for F {
     }
 }
 
-pub struct Pump {
-    /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
-    /// way here, each of which would otherwise keep its own copy in the socket's task.
-    socket: Box<WebSocket>,
-    frames: flume::r#async::RecvStream<'static, Frame>,
-    /// Says whether the queue is held back for a greeting, and hands the greeting over.
-    signal: CloseSignal,
-    encoder: Box<dyn Encoder>,
-    /// Frames written so far: the last one written carried this number.
-    seq: u64,
-    /// What was written, for resuming; boxed and created with the first event with history,
-    /// so an idle socket pays one word for it.
-    log: Option<Box<WriteLog>>,
+/// The socket and what writing to it needs, shared by the socket's task (which reads from it
+/// and writes its queue) and the node's fan-out (which may write a frame straight in: see
+/// [`Writer::write_now`]). The lock is only ever held for one poll, never across an `.await`,
+/// and the fan-out only tries it.
+#[derive(Default)]
+pub struct Writer(Mutex<WriteState>);
+
+#[derive(Default)]
+struct WriteState {
+    /// None before the socket's task starts and once it says goodbye: frames wait in the queue.
+    open: Option<Open>,
+    numbering: Numbering,
+    /// The socket's task, as it last parked: a write started elsewhere that has to finish
+    /// later (or failed) wakes it.
+    waker: Option<Waker>,
     /// Frames were written since the last completed flush.
     unflushed: bool,
     /// A write failed: the client is gone; reads report the end of the socket.
     failed: bool,
 }
 
+struct Open {
+    /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
+    /// way here, each of which would otherwise keep its own copy in the socket's task.
+    socket: Box<WebSocket>,
+    encoder: Box<dyn Encoder>,
+}
+
+#[derive(Default)]
+struct Numbering {
+    /// Frames written so far: the last one written carried this number.
+    seq: u64,
+    /// What was written, for resuming; boxed and created with the first event with history,
+    /// so an idle socket pays one word for it.
+    log: Option<Box<WriteLog>>,
+}
+
+impl Numbering {
+    /// The number of the next frame written, noting where its room stands.
+    fn next(&mut self, frame: &Frame) -> u64 {
+        self.seq += 1;
+        if let Some(stamp) = &frame.stamp {
+            self.log.get_or_insert_default().note(self.seq, stamp);
+        }
+        self.seq
+    }
+}
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, WriteState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `frame` into the socket now, if the socket's task is not using it, `may_write`
+    /// says nothing is waiting to go first (checked under the lock, which the socket's task
+    /// holds while it moves queued frames), and the socket takes it without waiting. A flush
+    /// the kernel cannot take whole is finished by the socket's task, which is woken for it;
+    /// frames after it are queued. False: nothing was written, queue it.
+    pub fn write_now(&self, frame: &Frame, may_write: impl FnOnce() -> bool) -> bool {
+        let mut state = match self.0.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        if state.failed || state.unflushed || !may_write() {
+            return false;
+        }
+        let WriteState {
+            open: Some(open),
+            numbering,
+            waker: Some(waker),
+            ..
+        } = &mut *state
+        else {
+            return false;
+        };
+        // The socket's waker, so that what the socket registers (writable again) wakes its task.
+        let waker = waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let written = match Pin::new(&mut open.socket).poll_ready(&mut cx) {
+            Poll::Pending => return false,
+            Poll::Ready(Err(error)) => Err(error),
+            Poll::Ready(Ok(())) => {
+                let message = open.encoder.encode(&frame.message, numbering.next(frame));
+                Pin::new(&mut open.socket)
+                    .start_send(message)
+                    .and_then(|()| match Pin::new(&mut open.socket).poll_flush(&mut cx) {
+                        Poll::Ready(result) => result.map(|()| false),
+                        Poll::Pending => Ok(true),
+                    })
+            }
+        };
+        match written {
+            Ok(unflushed) => state.unflushed = unflushed,
+            Err(error) => {
+                // The client is gone, and so is the frame; the socket's task ends the session.
+                tracing::debug!(%error, "socket write failed");
+                state.failed = true;
+                waker.wake();
+            }
+        }
+        true
+    }
+}
+
+impl WriteState {
+    /// Remembers the socket's task to wake (cloning its waker only when it changed).
+    fn park(&mut self, waker: &Waker) {
+        match &mut self.waker {
+            Some(known) if known.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+}
+
+pub struct Pump {
+    writer: Arc<Writer>,
+    frames: flume::r#async::RecvStream<'static, Frame>,
+    /// Says whether the queue is held back for a greeting, and hands the greeting over.
+    signal: CloseSignal,
+}
+
 impl Pump {
-    pub fn new(
-        socket: Box<WebSocket>,
-        frames: flume::Receiver<Frame>,
-        signal: CloseSignal,
-        encoder: Box<dyn Encoder>,
-    ) -> Self {
+    /// Puts the socket into the queue's writer, from where this task (and the fan-out, when
+    /// the queue is empty) writes it.
+    pub fn new(socket: Box<WebSocket>, queue: &OutboundQueue, encoder: Box<dyn Encoder>) -> Self {
+        queue.writer.lock().open = Some(Open { socket, encoder });
         Pump {
-            socket,
-            frames: frames.into_stream(),
-            signal,
-            encoder,
-            seq: 0,
-            log: None,
-            unflushed: false,
-            failed: false,
+            writer: queue.writer.clone(),
+            frames: queue.rx.clone().into_stream(),
+            signal: queue.close.clone(),
         }
     }
 
@@ -114,11 +215,17 @@ impl Pump {
     /// Cancel-safe: all state lives in `self`.
     pub async fn next(&mut self) -> Option<Result<Message, axum::Error>> {
         poll_fn(|cx| {
-            self.poll_write(cx);
-            if self.failed {
-                return Poll::Ready(None);
+            let mut state = self.writer.lock();
+            state.park(cx.waker());
+            state.poll_write(cx, &mut self.frames, &self.signal);
+            match &mut *state {
+                WriteState {
+                    open: Some(open),
+                    failed: false,
+                    ..
+                } => Pin::new(&mut open.socket).poll_next(cx),
+                _ => Poll::Ready(None),
             }
-            Pin::new(&mut self.socket).poll_next(cx)
         })
         .await
     }
@@ -128,7 +235,11 @@ impl Pump {
     pub async fn writing_while<F: Future>(&mut self, work: F) -> F::Output {
         let mut work = pin!(work);
         poll_fn(|cx| {
-            self.poll_write(cx);
+            {
+                let mut state = self.writer.lock();
+                state.park(cx.waker());
+                state.poll_write(cx, &mut self.frames, &self.signal);
+            }
             let done = work.as_mut().poll(cx);
             // `work` handed a greeting over and waits on something else: write it now, not
             // when that wakes us.
@@ -143,45 +254,51 @@ impl Pump {
     /// Says goodbye within [`CLOSE_TIMEOUT`]: the frames still queued (if `flush_queue`),
     /// then `close` (if any), then the closing handshake.
     pub async fn finish(&mut self, flush_queue: bool, close: Option<CloseFrame>) {
-        if self.failed {
+        // Out of the writer: from here on nothing is written straight in.
+        let open = {
+            let mut state = self.writer.lock();
+            if state.failed {
+                return;
+            }
+            state.open.take()
+        };
+        let Some(Open {
+            mut socket,
+            mut encoder,
+        }) = open
+        else {
             return;
-        }
+        };
+        let writer = &self.writer;
+        let mut numbered = |frame: &Frame| {
+            let seq = writer.lock().numbering.next(frame);
+            encoder.encode(&frame.message, seq)
+        };
         let goodbye = async {
             if let Next::Greeting(frames) = self.signal.next() {
                 for frame in frames {
-                    let message = self.numbered(&frame);
-                    self.socket.feed(message).await?;
+                    socket.feed(numbered(&frame)).await?;
                 }
             }
             if flush_queue {
                 while let Some(Some(frame)) = self.frames.next().now_or_never() {
-                    let message = self.numbered(&frame);
-                    self.socket.feed(message).await?;
+                    socket.feed(numbered(&frame)).await?;
                 }
             }
             if let Some(frame) = close {
-                self.socket.send(Message::Close(Some(frame))).await?;
+                socket.send(Message::Close(Some(frame))).await?;
             }
-            self.socket.close().await
+            socket.close().await
         };
         if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await {
             tracing::debug!(%error, "closing the socket failed");
         }
     }
 
-    /// The frame's message with the next sequence number, noting where its room stands.
-    fn numbered(&mut self, frame: &Frame) -> Message {
-        self.seq += 1;
-        if let Some(stamp) = &frame.stamp {
-            self.log.get_or_insert_default().note(self.seq, stamp);
-        }
-        self.encoder.encode(&frame.message, self.seq)
-    }
-
     /// The last events with history written, numbered, and the number of the newest one that
     /// is no longer among them.
     pub fn tail(&self) -> (Vec<(u64, Arc<Stamp>)>, u64) {
-        match &self.log {
+        match &self.writer.lock().numbering.log {
             Some(log) => (log.tail.iter().cloned().collect(), log.tail_floor),
             None => (Vec::new(), 0),
         }
@@ -189,28 +306,47 @@ impl Pump {
 
     /// The number of the last frame written (0: none yet).
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.writer.lock().numbering.seq
     }
 
     /// Per room, the last event with history written.
-    pub fn written(&self) -> &[Arc<Stamp>] {
-        self.log.as_ref().map_or(&[], |log| &log.written)
+    pub fn written(&self) -> Vec<Arc<Stamp>> {
+        self.writer
+            .lock()
+            .numbering
+            .log
+            .as_ref()
+            .map_or_else(Vec::new, |log| log.written.clone())
     }
+}
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) {
+impl WriteState {
+    /// Moves queued frames into the socket and flushes, as far as the socket takes them.
+    fn poll_write(&mut self, cx: &mut Context<'_>, frames: &mut Queue, signal: &CloseSignal) {
         if self.failed {
             return;
         }
-        if let Err(error) = self.try_poll_write(cx) {
+        if let Err(error) = self.try_poll_write(cx, frames, signal) {
             tracing::debug!(%error, "socket write failed");
             self.failed = true;
         }
     }
 
-    fn try_poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), axum::Error> {
+    fn try_poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        frames: &mut Queue,
+        signal: &CloseSignal,
+    ) -> Result<(), axum::Error> {
+        let Some(open) = &mut self.open else {
+            return Ok(());
+        };
         for _ in 0..BATCHES_PER_POLL {
-            let moved = self.move_batch(cx)?;
-            if self.unflushed && Pin::new(&mut self.socket).poll_flush(cx)?.is_ready() {
+            let moved = move_batch(open, &mut self.numbering, cx, frames, signal)?;
+            if moved > 0 {
+                self.unflushed = true;
+            }
+            if self.unflushed && Pin::new(&mut open.socket).poll_flush(cx)?.is_ready() {
                 self.unflushed = false;
             }
             if moved < WRITE_BATCH || self.unflushed {
@@ -223,32 +359,40 @@ impl Pump {
         cx.waker().wake_by_ref();
         Ok(())
     }
+}
 
-    /// Moves up to [`WRITE_BATCH`] queued frames into the socket's write buffer.
-    fn move_batch(&mut self, cx: &mut Context<'_>) -> Result<usize, axum::Error> {
-        let mut moved = 0;
-        let mut greeting = match self.signal.next() {
-            Next::Queued => Vec::new(),
-            // The socket's own task hands the greeting over and polls again right after.
-            Next::Held => return Ok(0),
-            Next::Greeting(frames) => frames,
-        }
-        .into_iter();
-        while moved < WRITE_BATCH && Pin::new(&mut self.socket).poll_ready(cx)?.is_ready() {
-            let frame = match greeting.next() {
-                Some(frame) => frame,
-                None => match Pin::new(&mut self.frames).poll_next(cx) {
-                    Poll::Ready(Some(frame)) => frame,
-                    _ => break,
-                },
-            };
-            let message = self.numbered(&frame);
-            Pin::new(&mut self.socket).start_send(message)?;
-            self.unflushed = true;
-            moved += 1;
-        }
-        // The socket took less than the greeting: the rest still goes first.
-        self.signal.unwritten(greeting.collect());
-        Ok(moved)
+type Queue = flume::r#async::RecvStream<'static, Frame>;
+
+/// Moves up to [`WRITE_BATCH`] queued frames (the greeting first) into the socket's write
+/// buffer.
+fn move_batch(
+    open: &mut Open,
+    numbering: &mut Numbering,
+    cx: &mut Context<'_>,
+    frames: &mut Queue,
+    signal: &CloseSignal,
+) -> Result<usize, axum::Error> {
+    let mut moved = 0;
+    let mut greeting = match signal.next() {
+        Next::Queued => Vec::new(),
+        // The socket's own task hands the greeting over and polls again right after.
+        Next::Held => return Ok(0),
+        Next::Greeting(frames) => frames,
     }
+    .into_iter();
+    while moved < WRITE_BATCH && Pin::new(&mut open.socket).poll_ready(cx)?.is_ready() {
+        let frame = match greeting.next() {
+            Some(frame) => frame,
+            None => match Pin::new(&mut *frames).poll_next(cx) {
+                Poll::Ready(Some(frame)) => frame,
+                _ => break,
+            },
+        };
+        let message = open.encoder.encode(&frame.message, numbering.next(&frame));
+        Pin::new(&mut open.socket).start_send(message)?;
+        moved += 1;
+    }
+    // The socket took less than the greeting: the rest still goes first.
+    signal.unwritten(greeting.collect());
+    Ok(moved)
 }

@@ -535,6 +535,10 @@ pub struct MemoryMessages {
 }
 
 impl MemoryMessages {
+    pub fn backlog(&self) -> usize {
+        self.rx.len() + usize::from(self.pending.is_some())
+    }
+
     pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
         if let Some(message) = self.pending.take() {
             return Ok(message);

@@ -465,6 +465,14 @@ impl MessageStream {
             MessageStream::Memory(s) => s.recv().await,
         }
     }
+
+    /// Messages received and not taken yet.
+    pub fn backlog(&self) -> usize {
+        match self {
+            MessageStream::Redis(s) => s.backlog(),
+            MessageStream::Memory(s) => s.backlog(),
+        }
+    }
 }
 
 /// Reconnection notices of a subscriber (never fires for the in-process broker).

@@ -571,6 +571,10 @@ fn by_slot(channels: &[String]) -> Vec<Vec<String>> {
 pub struct RedisMessages(broadcast::Receiver<fred::types::Message>);
 
 impl RedisMessages {
+    pub fn backlog(&self) -> usize {
+        self.0.len()
+    }
+
     pub async fn recv(&mut self) -> Result<BrokerMessage, RecvError> {
         loop {
             match self.0.recv().await {
