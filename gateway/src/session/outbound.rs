@@ -129,10 +129,10 @@ impl Outbound {
     /// the socket takes it at once; queues it otherwise ([`Outbound::try_send`]). For the
     /// fan-out: it saves waking the socket's task (and the queue) per delivery.
     pub fn try_write(&self, frame: Frame) -> Delivery {
-        if self.tx.is_empty()
-            && self
-                .writer
-                .write_now(&frame, || self.tx.is_empty() && self.close.writes_through())
+        // The queue is checked under the writer's lock only (its length takes flume's lock).
+        if self
+            .writer
+            .write_now(&frame, || self.close.writes_through() && self.tx.is_empty())
         {
             return Delivery::Written;
         }

@@ -141,21 +141,22 @@ impl Writer {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return false,
         };
-        if state.failed || state.unflushed || !may_write() {
-            return false;
-        }
         let WriteState {
             open: Some(open),
             numbering,
             waker: Some(waker),
-            ..
+            unflushed: unflushed @ false,
+            failed: failed @ false,
         } = &mut *state
         else {
             return false;
         };
-        // The socket's waker, so that what the socket registers (writable again) wakes its task.
-        let waker = waker.clone();
-        let mut cx = Context::from_waker(&waker);
+        if !may_write() {
+            return false;
+        }
+        // The socket task's waker, so that what the socket registers (writable again) wakes
+        // that task.
+        let mut cx = Context::from_waker(waker);
         let written = match Pin::new(&mut open.socket).poll_ready(&mut cx) {
             Poll::Pending => return false,
             Poll::Ready(Err(error)) => Err(error),
@@ -170,12 +171,12 @@ impl Writer {
             }
         };
         match written {
-            Ok(unflushed) => state.unflushed = unflushed,
+            Ok(pending) => *unflushed = pending,
             Err(error) => {
                 // The client is gone, and so is the frame; the socket's task ends the session.
                 tracing::debug!(%error, "socket write failed");
-                state.failed = true;
-                waker.wake();
+                *failed = true;
+                waker.wake_by_ref();
             }
         }
         true
