@@ -59,6 +59,7 @@ async fn gateway_and_dispatcher_metrics_pass_promtool() {
         "gateway_connections_opened_total",
         "gateway_frames_in_total",
         "gateway_events_delivered_total",
+        "gateway_events_written_through_total",
         "gateway_fanout_seconds_bucket",
         "gateway_fanout_latency_seconds_bucket",
         "gateway_live_lease_lapses_total",
