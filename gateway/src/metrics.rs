@@ -69,7 +69,7 @@ impl Metrics {
             .unwrap(),
             events_delivered: IntCounter::new(
                 "gateway_events_delivered_total",
-                "Event frames queued to client sockets.",
+                "Event frames handed to client sockets (queued, or written straight in).",
             )
             .unwrap(),
             events_written_through: IntCounter::new(
@@ -80,7 +80,7 @@ impl Metrics {
             fanout_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "gateway_fanout_seconds",
-                    "Time to queue one broker message to every local subscriber.",
+                    "Time to hand one broker message to every local subscriber (written straight in, which includes the socket writes, or queued).",
                 )
                 .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
             )
@@ -88,7 +88,7 @@ impl Metrics {
             fanout_latency_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "gateway_fanout_latency_seconds",
-                    "Time from an event's publication timestamp to its frames being queued to the \
+                    "Time from an event's publication timestamp to its frames being handed to the \
                      local subscribers (millisecond resolution; includes clock skew between hosts).",
                 )
                 .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),

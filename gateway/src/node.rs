@@ -78,7 +78,17 @@ impl Node {
             sources,
         });
         tokio::spawn(crate::source::tidy_forever(node.clone()));
-        tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));
+        let fanout = tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));
+        tokio::spawn(async move {
+            // A node whose fan-out died would keep its sockets and deliver nothing: stop it,
+            // so that its clients reconnect (and resume) on a node that works.
+            if let Err(error) = fanout.await
+                && error.is_panic()
+            {
+                tracing::error!("the fan-out task panicked; stopping the node");
+                std::process::exit(70);
+            }
+        });
         Ok(node)
     }
 

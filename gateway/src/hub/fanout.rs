@@ -2,8 +2,9 @@
 //! and handed to each local socket in its room without waiting (a full queue closes that
 //! socket, never delays the others). While the fan-out keeps up with the broker, a frame for
 //! a socket with nothing queued is written straight into it (one `send()`, no wake-up of the
-//! socket's task); once broker messages wait, frames are queued instead, so that each socket's
-//! task writes its backlog in batches on any worker thread. Moderation events also take sockets out of rooms (and
+//! socket's task), for up to [`WRITE_THROUGH_PER_EVENT`] sockets per event; the rest, and
+//! everything once broker messages wait, is queued, so that the sockets' own tasks write it
+//! (in batches, on every worker thread). Moderation events also take sockets out of rooms (and
 //! users out of voice) here.
 //!
 //! Events of rooms with history are checked against the room's last offset on this node
@@ -30,6 +31,11 @@ use tokio::sync::mpsc;
 
 /// Rooms whose history is read at once when the node catches up after a reconnect.
 const CATCH_UP_IN_FLIGHT: usize = 64;
+/// Sockets of one room an event is written to straight from the fan-out; the rest are queued.
+/// Writing happens under the hub's read lock, which a socket joining or leaving any room
+/// waits for: this bounds that wait to about as long as queueing to a 16,000-member room
+/// took before (~7 ms), and spreads a larger room's sends over the worker threads.
+const WRITE_THROUGH_PER_EVENT: usize = 1024;
 
 /// Runs until the node stops. `resyncs` fires when the node's subscriptions were restored
 /// after its Redis link came back: every room is then caught up from history.
@@ -55,7 +61,8 @@ pub async fn run(
                 let write_through = messages.backlog() == 0;
                 // Without tokio's task budget: writing into sockets spends it (one unit per
                 // socket), and past it every write would report "not ready" and fall back to
-                // the queue. The task still yields between broker messages.
+                // the queue. Receiving stays budgeted: the task yields when the broker has
+                // nothing, or when the budget its receives spend runs out.
                 let receiving = receive(&node, &mut streams, message, write_through);
                 tokio::task::unconstrained(receiving).await
             }
@@ -293,7 +300,7 @@ fn deliver_history(node: &Arc<Node>, room: &str, events: Vec<(u64, bytes::Bytes)
 fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
     let cap = node.config.limits.outbound_queue;
     node.hub.with_members(room, |members| {
-        queue_to_members(members, cap, false, |member| {
+        hand_to_members(members, cap, false, |member| {
             render_stale(member.format, room, position).map(Outgoing::plain)
         });
     });
@@ -302,7 +309,7 @@ fn announce_stale(node: &Arc<Node>, room: &str, position: &Position) {
 /// How a room's members took a frame.
 #[derive(Default)]
 struct Handed {
-    /// Queued, held for a seat catching up, or written.
+    /// Queued or written (not counting frames held for seats catching up).
     delivered: u64,
     /// Of those, written straight into the socket.
     written: u64,
@@ -311,9 +318,9 @@ struct Handed {
 }
 
 /// Hands a frame to each member of a room (`frame` picks it, or skips the member), holding it
-/// for seats that are catching up; with `write_through`, written straight into sockets that
-/// have nothing queued.
-fn queue_to_members(
+/// for seats that are catching up; with `write_through`, written straight into (at most
+/// [`WRITE_THROUGH_PER_EVENT`]) sockets that have nothing queued.
+fn hand_to_members(
     members: &super::RoomMembers,
     cap: usize,
     write_through: bool,
@@ -321,6 +328,11 @@ fn queue_to_members(
 ) -> Handed {
     let mut seats = members.catching_up.as_ref().map(|c| c.lock());
     let mut handed = Handed::default();
+    let mut write_through = if write_through {
+        WRITE_THROUGH_PER_EVENT
+    } else {
+        0
+    };
     for member in members.members.values() {
         let Some(frame) = frame(member) else {
             continue;
@@ -332,7 +344,8 @@ fn queue_to_members(
             },
             None => frame,
         };
-        let delivery = if write_through {
+        let delivery = if write_through > 0 {
+            write_through -= 1;
             member.outbound.try_write(frame)
         } else {
             member.outbound.try_send(frame)
@@ -378,7 +391,7 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool, write_through
     let (to_user, from_user) = (inbound.recipient(), inbound.sender());
     let cap = node.config.limits.outbound_queue;
     let delivered = hub.with_members(room, |members| {
-        queue_to_members(members, cap, write_through, |member| {
+        hand_to_members(members, cap, write_through, |member| {
             if to_user.is_some_and(|u| u != &member.user)
                 || from_user == Some(&member.user)
                 || skip.contains(&member.conn)

@@ -4,18 +4,21 @@
 //! INIT_STATE) is written before any event of the rooms it joined ([`Outbound::hold`]).
 //!
 //! The fan-out may skip the queue: while it is empty and nothing is held back, a frame is
-//! written straight into the socket ([`Outbound::try_write`], [`super::pump::Writer`]).
+//! written straight into the socket ([`Outbound::try_write`], [`super::pump::SharedSocket`]).
 //!
 //! The queue is flume's: it allocates as frames arrive (tokio's mpsc allocates a 32-slot
 //! block per channel up front), which matters with tens of thousands of idle sockets.
 //!
 //! The close signal has exactly one waiter, the socket's task, which polls it on every
-//! wake-up (every delivery): an atomic read and an [`AtomicWaker`], where a
+//! wake-up (every queued delivery): an atomic read and an [`AtomicWaker`], where a
 //! `CancellationToken` took a mutex twice per poll (profiled at ~5 % of the gateway's CPU
 //! during fan-out). Node shutdown closes every session through the hub instead of through a
 //! parent token.
 
-use super::{CloseReason, pump::Writer};
+use super::{
+    CloseReason,
+    pump::{SharedSocket, WriteNow},
+};
 use axum::extract::ws::Message;
 use futures_util::task::AtomicWaker;
 use shared::history::Position;
@@ -29,8 +32,8 @@ use std::{
 };
 
 /// A frame on its way to sockets: the message, shared by every socket of one format, and for
-/// an event kept in history its place there (so the socket's task knows, per room, the last
-/// event it wrote: what a resumed session starts from).
+/// an event kept in history its place there (so that whoever writes it notes, per room, the
+/// last event written: what a resumed session starts from).
 pub struct Outgoing {
     pub message: Message,
     pub stamp: Option<Arc<Stamp>>,
@@ -59,7 +62,7 @@ impl Outgoing {
 /// How long [`Outbound::send_waiting`] waits for room in a full queue.
 const SEND_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What happened to a frame handed to [`Outbound::try_send`].
+/// What happened to a frame handed to [`Outbound::try_write`] or [`Outbound::try_send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Queued,
@@ -67,7 +70,7 @@ pub enum Delivery {
     Written,
     /// The queue was full: the socket is now being closed as a slow consumer.
     Overflowed,
-    /// The socket is already closing.
+    /// The socket is already closing, or its client is gone.
     Gone,
 }
 
@@ -76,7 +79,7 @@ pub enum Delivery {
 pub struct Outbound {
     tx: flume::Sender<Frame>,
     close: CloseSignal,
-    writer: Arc<Writer>,
+    socket: Arc<SharedSocket>,
 }
 
 /// The receiving half, owned by the socket's task.
@@ -84,7 +87,7 @@ pub struct OutboundQueue {
     pub rx: flume::Receiver<Frame>,
     pub close: CloseSignal,
     /// Where the socket goes once its task starts ([`super::pump::Pump::new`]).
-    pub writer: Arc<Writer>,
+    pub socket: Arc<SharedSocket>,
 }
 
 /// Asks a socket to close, once, with a reason; later reasons are ignored.
@@ -113,14 +116,14 @@ const AHEAD: u8 = 2;
 pub fn channel(capacity: usize) -> (Outbound, OutboundQueue) {
     let (tx, rx) = flume::bounded(capacity);
     let close = CloseSignal::default();
-    let writer = Arc::<Writer>::default();
+    let socket = Arc::<SharedSocket>::default();
     (
         Outbound {
             tx,
             close: close.clone(),
-            writer: writer.clone(),
+            socket: socket.clone(),
         },
-        OutboundQueue { rx, close, writer },
+        OutboundQueue { rx, close, socket },
     )
 }
 
@@ -129,14 +132,15 @@ impl Outbound {
     /// the socket takes it at once; queues it otherwise ([`Outbound::try_send`]). For the
     /// fan-out: it saves waking the socket's task (and the queue) per delivery.
     pub fn try_write(&self, frame: Frame) -> Delivery {
-        // The queue is checked under the writer's lock only (its length takes flume's lock).
-        if self
-            .writer
-            .write_now(&frame, || self.close.writes_through() && self.tx.is_empty())
-        {
-            return Delivery::Written;
+        // The queue is checked under the socket's lock only (its length takes flume's lock).
+        let written = self
+            .socket
+            .write_now(&frame, || self.close.writes_through() && self.tx.is_empty());
+        match written {
+            WriteNow::Written => Delivery::Written,
+            WriteNow::Failed => Delivery::Gone,
+            WriteNow::Busy => self.try_send(frame),
         }
-        self.try_send(frame)
     }
 
     /// Queues `frame` for the socket's task; a full queue closes the socket as a slow consumer.
@@ -196,8 +200,9 @@ impl Outbound {
         self.close.0.waiter.wake();
     }
 
-    /// Writes `frames` before everything queued since [`Outbound::hold`], in order (after a
-    /// greeting not written yet), and lets the queue go again.
+    /// Writes `frames` before everything queued, in order (after a greeting not written yet),
+    /// and lets the queue go again. For greetings: a session holds its queue before it joins
+    /// any room, so what is queued then came after the hold.
     pub fn send_ahead(&self, frames: Vec<Frame>) {
         self.close.0.restore(frames);
         self.close.0.waiter.wake();

@@ -3,13 +3,14 @@
 //! the frames the node queued for the socket are moved into the WebSocket, up to a batch, with
 //! one flush per batch. No split halves, no second task: an idle socket is one small task.
 //!
-//! The socket itself sits in a [`Writer`] that the node's fan-out shares: when the socket's
-//! queue is empty and nothing is held back for a greeting, the fan-out writes a frame straight
-//! into the socket (one `send()`, no wake-up of the socket's task, no queue), and falls back to
-//! the queue whenever that would have to wait (the socket's task is busy with it, the kernel's
-//! buffer is full, frames are queued). Order and the slow-consumer rule are the queue's.
+//! The socket itself sits in a [`SharedSocket`] that the node's fan-out shares: when the
+//! socket's queue is empty and nothing is held back for a greeting, the fan-out writes a frame
+//! straight into the socket (one `send()`, no wake-up of the socket's task, no queue), and
+//! falls back to the queue whenever that would have to wait (the socket's task is busy with
+//! it, the kernel's buffer is full, frames are queued). Order and the slow-consumer rule are
+//! the queue's.
 //!
-//! The writer numbers the frames it writes (the session's `seq`, stamped into each frame by the
+//! Whoever writes numbers the frames it writes (the session's `seq`, stamped into each frame by the
 //! dialect) and remembers, per room, the last event with history it wrote: what a resumed
 //! session starts from.
 
@@ -37,7 +38,7 @@ const TAIL: usize = 64;
 /// How long the goodbye (queued frames, close frame, close handshake) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The events with history a socket's task wrote: per room the last one, and the last
+/// The events with history written to a socket: per room the last one, and the last
 /// [`TAIL`] by number (what a client that missed the last few frames is owed).
 #[derive(Default)]
 struct WriteLog {
@@ -79,10 +80,10 @@ impl<F: FnMut(&Message, u64) -> Message + Send + 'static> Encoder for F {
 
 /// The socket and what writing to it needs, shared by the socket's task (which reads from it
 /// and writes its queue) and the node's fan-out (which may write a frame straight in: see
-/// [`Writer::write_now`]). The lock is only ever held for one poll, never across an `.await`,
-/// and the fan-out only tries it.
+/// [`SharedSocket::write_now`]). The lock is only ever held for one poll, never across an
+/// `.await`, and the fan-out only tries it.
 #[derive(Default)]
-pub struct Writer(Mutex<WriteState>);
+pub struct SharedSocket(Mutex<WriteState>);
 
 #[derive(Default)]
 struct WriteState {
@@ -125,7 +126,18 @@ impl Numbering {
     }
 }
 
-impl Writer {
+/// What [`SharedSocket::write_now`] did with a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteNow {
+    /// In the socket (or in its write buffer, which the socket's task flushes).
+    Written,
+    /// The write failed: the client is gone, and so is the frame.
+    Failed,
+    /// Not now: queue it.
+    Busy,
+}
+
+impl SharedSocket {
     fn lock(&self) -> MutexGuard<'_, WriteState> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -134,12 +146,21 @@ impl Writer {
     /// says nothing is waiting to go first (checked under the lock, which the socket's task
     /// holds while it moves queued frames), and the socket takes it without waiting. A flush
     /// the kernel cannot take whole is finished by the socket's task, which is woken for it;
-    /// frames after it are queued. False: nothing was written, queue it.
-    pub fn write_now(&self, frame: &Frame, may_write: impl FnOnce() -> bool) -> bool {
+    /// frames after it are queued.
+    pub fn write_now(&self, frame: &Frame, may_write: impl FnOnce() -> bool) -> WriteNow {
         let mut state = match self.0.try_lock() {
             Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
+            Err(TryLockError::WouldBlock) => return WriteNow::Busy,
+            Err(TryLockError::Poisoned(poisoned)) => {
+                // A write panicked half-way: this socket's state cannot be trusted; its task
+                // ends the session.
+                let mut state = poisoned.into_inner();
+                state.failed = true;
+                if let Some(waker) = &state.waker {
+                    waker.wake_by_ref();
+                }
+                return WriteNow::Failed;
+            }
         };
         let WriteState {
             open: Some(open),
@@ -149,16 +170,16 @@ impl Writer {
             failed: failed @ false,
         } = &mut *state
         else {
-            return false;
+            return WriteNow::Busy;
         };
         if !may_write() {
-            return false;
+            return WriteNow::Busy;
         }
         // The socket task's waker, so that what the socket registers (writable again) wakes
         // that task.
         let mut cx = Context::from_waker(waker);
         let written = match Pin::new(&mut open.socket).poll_ready(&mut cx) {
-            Poll::Pending => return false,
+            Poll::Pending => return WriteNow::Busy,
             Poll::Ready(Err(error)) => Err(error),
             Poll::Ready(Ok(())) => {
                 let message = open.encoder.encode(&frame.message, numbering.next(frame));
@@ -171,15 +192,18 @@ impl Writer {
             }
         };
         match written {
-            Ok(pending) => *unflushed = pending,
+            Ok(pending) => {
+                *unflushed = pending;
+                WriteNow::Written
+            }
             Err(error) => {
-                // The client is gone, and so is the frame; the socket's task ends the session.
+                // The socket's task ends the session.
                 tracing::debug!(%error, "socket write failed");
                 *failed = true;
                 waker.wake_by_ref();
+                WriteNow::Failed
             }
         }
-        true
     }
 }
 
@@ -194,19 +218,19 @@ impl WriteState {
 }
 
 pub struct Pump {
-    writer: Arc<Writer>,
+    socket: Arc<SharedSocket>,
     frames: flume::r#async::RecvStream<'static, Frame>,
     /// Says whether the queue is held back for a greeting, and hands the greeting over.
     signal: CloseSignal,
 }
 
 impl Pump {
-    /// Puts the socket into the queue's writer, from where this task (and the fan-out, when
+    /// Puts the socket into the queue's shared socket, from where this task (and the fan-out, when
     /// the queue is empty) writes it.
     pub fn new(socket: Box<WebSocket>, queue: &OutboundQueue, encoder: Box<dyn Encoder>) -> Self {
-        queue.writer.lock().open = Some(Open { socket, encoder });
+        queue.socket.lock().open = Some(Open { socket, encoder });
         Pump {
-            writer: queue.writer.clone(),
+            socket: queue.socket.clone(),
             frames: queue.rx.clone().into_stream(),
             signal: queue.close.clone(),
         }
@@ -216,7 +240,7 @@ impl Pump {
     /// Cancel-safe: all state lives in `self`.
     pub async fn next(&mut self) -> Option<Result<Message, axum::Error>> {
         poll_fn(|cx| {
-            let mut state = self.writer.lock();
+            let mut state = self.socket.lock();
             state.park(cx.waker());
             state.poll_write(cx, &mut self.frames, &self.signal);
             match &mut *state {
@@ -237,7 +261,7 @@ impl Pump {
         let mut work = pin!(work);
         poll_fn(|cx| {
             {
-                let mut state = self.writer.lock();
+                let mut state = self.socket.lock();
                 state.park(cx.waker());
                 state.poll_write(cx, &mut self.frames, &self.signal);
             }
@@ -255,24 +279,21 @@ impl Pump {
     /// Says goodbye within [`CLOSE_TIMEOUT`]: the frames still queued (if `flush_queue`),
     /// then `close` (if any), then the closing handshake.
     pub async fn finish(&mut self, flush_queue: bool, close: Option<CloseFrame>) {
-        // Out of the writer: from here on nothing is written straight in.
-        let open = {
-            let mut state = self.writer.lock();
-            if state.failed {
-                return;
-            }
-            state.open.take()
+        // Out of the shared socket: from here on nothing is written straight in.
+        let (open, failed) = {
+            let mut state = self.socket.lock();
+            (state.open.take(), state.failed)
         };
         let Some(Open {
             mut socket,
             mut encoder,
-        }) = open
+        }) = open.filter(|_| !failed)
         else {
             return;
         };
-        let writer = &self.writer;
+        let shared = &self.socket;
         let mut numbered = |frame: &Frame| {
-            let seq = writer.lock().numbering.next(frame);
+            let seq = shared.lock().numbering.next(frame);
             encoder.encode(&frame.message, seq)
         };
         let goodbye = async {
@@ -299,7 +320,7 @@ impl Pump {
     /// The last events with history written, numbered, and the number of the newest one that
     /// is no longer among them.
     pub fn tail(&self) -> (Vec<(u64, Arc<Stamp>)>, u64) {
-        match &self.writer.lock().numbering.log {
+        match &self.socket.lock().numbering.log {
             Some(log) => (log.tail.iter().cloned().collect(), log.tail_floor),
             None => (Vec::new(), 0),
         }
@@ -307,12 +328,12 @@ impl Pump {
 
     /// The number of the last frame written (0: none yet).
     pub fn seq(&self) -> u64 {
-        self.writer.lock().numbering.seq
+        self.socket.lock().numbering.seq
     }
 
     /// Per room, the last event with history written.
     pub fn written(&self) -> Vec<Arc<Stamp>> {
-        self.writer
+        self.socket
             .lock()
             .numbering
             .log

@@ -164,25 +164,19 @@ impl Codec for DiscordCodec {
             // A new thread: everything in it is new to the client (CHANNEL_CREATE came on
             // the user's own room).
             Room::Dm(_) => {
-                follow(session, &room, &Position::none()).await;
+                follow(session, &room, &Position::none(), None).await;
             }
             _ => {
-                // GUILD_CREATE goes once its rooms are followed (what they replay and what
-                // comes meanwhile waits behind it): a client that has it gets what follows,
-                // its deletion included.
-                session.outbound().hold();
                 let Some(described) = guilds::describe(session, &room, self.large_threshold).await
                 else {
-                    session.outbound().release();
                     return;
                 };
                 follow_presences(session, std::slice::from_ref(&described)).await;
-                if follow(session, &room, &described.position).await == Followed::Yes {
-                    let guild = frames::dispatch("GUILD_CREATE", described.object.clone());
-                    session.send_ahead([guild]);
-                } else {
-                    session.outbound().release();
-                }
+                // GUILD_CREATE is the subscription's answer: it goes once the room is joined,
+                // before what it replays and what comes live (its deletion included); a room
+                // the user may no longer read gets none.
+                let guild = frames::dispatch("GUILD_CREATE", described.object.clone());
+                follow(session, &room, &described.position, Some(guild)).await;
             }
         }
     }
@@ -230,7 +224,7 @@ async fn own_room_and_rooms(codec: &DiscordCodec, session: &mut Session) -> Vec<
 /// session's own presence.
 async fn settle(session: &mut Session, described: &[Described]) {
     for d in described {
-        if follow(session, &d.room, &d.position).await == Followed::NotAllowed
+        if follow(session, &d.room, &d.position, None).await == Followed::NotAllowed
             && let Some(gone) = frames::revoked(&d.room.to_string())
         {
             // Left or deleted since it was described: the client drops it too.
@@ -254,11 +248,16 @@ enum Followed {
     Failed,
 }
 
-/// Subscribes to `room` from `position`, replaying what came after it. A room that cannot be
-/// joined for another reason than access ends the session (op 7 semantics: reconnect), rather
-/// than leave it silently without the room's events.
-async fn follow(session: &mut Session, room: &Room, position: &Position) -> Followed {
-    match session.subscribe(room, Some(position), |_| None).await {
+/// Subscribes to `room` from `position`, replaying what came after it, after `answer` if
+/// given. A room that cannot be joined for another reason than access ends the session (op 7
+/// semantics: reconnect), rather than leave it silently without the room's events.
+async fn follow(
+    session: &mut Session,
+    room: &Room,
+    position: &Position,
+    answer: Option<Message>,
+) -> Followed {
+    match session.subscribe(room, Some(position), |_| answer).await {
         Ok(_) => Followed::Yes,
         Err(crate::session::SubscribeError::Forbidden) => Followed::NotAllowed,
         Err(error) => {
