@@ -72,8 +72,8 @@ pub async fn follow(session: &mut Session, target: Target) -> Result<Initial, Fo
             if users.len() > limits.presence_max_ids {
                 return Err(FollowError::TooManyIds);
             }
-            for user in &users {
-                session.follow_presence(user).await?;
+            if !session.follow_presences(&users).await?.is_empty() {
+                return Err(SubscribeError::Unavailable.into());
             }
             let current = current(&node, &users)
                 .await

@@ -242,6 +242,45 @@ impl Session {
             })
     }
 
+    /// Follows the presence updates of each of `users`, as [`Session::follow_presence`] does,
+    /// but awaits the node's subscriptions they need together (one round trip to Redis, not one
+    /// per user). Returns the users whose presence could not be followed; errs (after settling
+    /// the ones already joined) when the socket's room limit stops it.
+    pub async fn follow_presences<'a>(
+        &mut self,
+        users: impl IntoIterator<Item = &'a Id>,
+    ) -> Result<Vec<&'a Id>, SubscribeError> {
+        let mut waiting = Vec::new();
+        let mut limited = Ok(());
+        for user in users {
+            let name = format!("presence:{user}");
+            limited = self.make_room_for(&name);
+            if limited.is_err() {
+                break;
+            }
+            if let Joined::Added(ready) = self.node.hub.join(&name, &self.member) {
+                waiting.push((user, name.clone(), ready));
+            }
+            self.rooms.insert(name);
+        }
+        let live = futures_util::future::join_all(waiting.into_iter().map(
+            |(user, name, mut ready)| async move {
+                let live =
+                    tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready.wait_for(|live| *live)).await;
+                (user, name, matches!(live, Ok(Ok(_))))
+            },
+        ))
+        .await;
+        let mut failed = Vec::new();
+        for (user, name, live) in live {
+            if !live {
+                self.leave(name);
+                failed.push(user);
+            }
+        }
+        limited.map(|()| failed)
+    }
+
     /// Follows a user's presence updates (`presence:<id>`, readable by all).
     pub async fn follow_presence(&mut self, user: &Id) -> Result<(), SubscribeError> {
         self.join(format!("presence:{user}"), None).await

@@ -278,10 +278,13 @@ async fn follow_presences(session: &mut Session, described: &[Described]) {
         .flat_map(|d| &d.users)
         .filter(|u| **u != me)
         .collect();
-    for user in distinct.into_iter().take(MAX_FOLLOWED_PRESENCES) {
-        if let Err(error) = session.follow_presence(user).await {
-            tracing::debug!(%error, %user, "presence not followed");
-        }
+    match session
+        .follow_presences(distinct.into_iter().take(MAX_FOLLOWED_PRESENCES))
+        .await
+    {
+        Ok(failed) if failed.is_empty() => {}
+        Ok(failed) => tracing::debug!(users = failed.len(), "presences not followed"),
+        Err(error) => tracing::debug!(%error, "presences not followed"),
     }
 }
 
