@@ -14,6 +14,16 @@ pub struct DispatcherApi {
 }
 
 impl DispatcherApi {
+    /// The dispatcher's address, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The service token requests carry (for an outside client posting on our behalf).
+    pub fn service_token(&self) -> &str {
+        &self.service_token
+    }
+
     pub fn new(base_url: &str, service_token: &str) -> DispatcherApi {
         DispatcherApi {
             client: reqwest::Client::new(),

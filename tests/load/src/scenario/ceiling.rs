@@ -4,6 +4,7 @@
 //! replays the dispatcher's own history script call (captured with `MONITOR` from one post) at
 //! the same concurrency: the Redis-side limit of a post. Reports both rates, the share
 //! reached, the posts' latency, the CPU of each process per post and Redis commands per post.
+//! `--driver wrk` posts with `wrk` instead of this tool's HTTP client ([`super::ceiling_wrk`]).
 
 use crate::harness::Harness;
 use crate::latency::{self, Latency};
@@ -38,10 +39,24 @@ pub struct CeilingArgs {
     /// Calls `redis-benchmark` makes of the captured script (0: skip the comparison).
     #[arg(long, default_value_t = 300_000)]
     pub benchmark_calls: u64,
+    /// Who posts during the measured window: this tool's own HTTP client, or `wrk` (a C
+    /// client costing a fraction of the CPU, as `redis-benchmark` does on the Redis side;
+    /// `apt-get install wrk`).
+    #[arg(long, value_enum, default_value_t = Driver::Builtin)]
+    pub driver: Driver,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    #[default]
+    Builtin,
+    Wrk,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct CeilingResult {
+    pub driver: Driver,
     pub concurrency: usize,
     pub seconds: f64,
     pub accepted: u64,
@@ -99,21 +114,34 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
         "ceiling: {} posts in flight for {} s",
         args.concurrency, args.duration
     );
-    let run = post_for(
-        h,
-        args,
-        &channels,
-        &author,
-        &content,
-        Duration::from_secs(args.duration),
-    )
-    .await;
+    let length = Duration::from_secs(args.duration);
+    let run = match args.driver {
+        Driver::Builtin => post_for(h, args, &channels, &author, &content, length).await,
+        Driver::Wrk => {
+            let (api, channels) = (h.api.clone(), channels.clone());
+            let (author, content, concurrency) =
+                (author.clone(), content.clone(), args.concurrency);
+            tokio::task::spawn_blocking(move || {
+                super::ceiling_wrk::post_for(
+                    api.base_url(),
+                    api.service_token(),
+                    concurrency,
+                    &channels,
+                    &author,
+                    &content,
+                    length,
+                )
+            })
+            .await??
+        }
+    };
     let after = h.cluster.watch.sample();
     let calls = calls_before.delta(&counters.commands().await?);
 
     let resources = h.cluster.watch.delta(&before, &after);
     let per_post = |seconds: f64| seconds * 1e6 / run.accepted.max(1) as f64;
     let mut result = CeilingResult {
+        driver: args.driver,
         concurrency: args.concurrency,
         seconds: run.seconds,
         accepted: run.accepted,
@@ -145,11 +173,12 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
     Ok(result)
 }
 
-struct Posting {
-    seconds: f64,
-    accepted: u64,
-    refused: BTreeMap<u16, u64>,
-    latency: Latency,
+/// What the posting window saw.
+pub(super) struct Posting {
+    pub seconds: f64,
+    pub accepted: u64,
+    pub refused: BTreeMap<u16, u64>,
+    pub latency: Latency,
 }
 
 /// `concurrency` loops posting back to back for `length`.
@@ -354,10 +383,19 @@ impl fmt::Display for CeilingResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "ceiling: {} posts in flight for {:.1} s: {} accepted ({:.0}/s), refused {:?}",
-            self.concurrency, self.seconds, self.accepted, self.accepted_per_second, self.refused
+            "ceiling: {} posts in flight ({:?} client) for {:.1} s: {} accepted ({:.0}/s), refused {:?}",
+            self.concurrency,
+            self.driver,
+            self.seconds,
+            self.accepted,
+            self.accepted_per_second,
+            self.refused
         )?;
-        writeln!(f, "  latency of an accepted post: {}", self.latency)?;
+        let whose = match self.driver {
+            Driver::Builtin => "an accepted post",
+            Driver::Wrk => "a post (wrk: every answer)",
+        };
+        writeln!(f, "  latency of {whose}: {}", self.latency)?;
         let us = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("{v:.1} µs"));
         writeln!(
             f,

@@ -2,6 +2,7 @@
 //! (printable, and serialisable for `--json`).
 
 pub mod ceiling;
+mod ceiling_wrk;
 pub mod chat;
 pub mod churn;
 mod common;

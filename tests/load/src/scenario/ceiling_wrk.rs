@@ -1,0 +1,164 @@
+//! `ceiling --driver wrk`: the posts come from `wrk` (C, one thread) instead of this tool's
+//! own HTTP client, a cross-check that the load generator's share of a machine the dispatcher
+//! shares with it is not what limits the figure (as `redis-benchmark`, also C, is on the
+//! Redis side). A Lua script posts to the channels in turn and reports the
+//! counts, the statuses and the latency percentiles as one JSON line.
+
+use super::ceiling::Posting;
+use crate::latency::Latency;
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SCRIPT: &str = r#"
+local channels = {CHANNELS}
+local body = BODY
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = AUTHORIZATION}
+local threads = {}
+
+function setup(thread) table.insert(threads, thread) end
+
+function init(args)
+  n = 0
+  statuses = {}
+end
+
+function request()
+  n = n + 1
+  local path = "/api/v1/channels/" .. channels[(n % #channels) + 1] .. "/messages"
+  return wrk.format("POST", path, headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counts[#counts + 1] = string.format('"%d":%d', status, count)
+    end
+  end
+  local ms = function(us) return us / 1000.0 end
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"socket_errors":%d,"count":%d,"p50_ms":%f,"p90_ms":%f,"p99_ms":%f,"p999_ms":%f,"max_ms":%f,"statuses":{%s}}\n',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests, ms(latency:percentile(50)), ms(latency:percentile(90)),
+    ms(latency:percentile(99)), ms(latency:percentile(99.9)), ms(latency.max),
+    table.concat(counts, ",")))
+end
+"#;
+
+/// Runs `wrk` against the dispatcher for `length` with `concurrency` connections; returns
+/// what it saw. Its CPU counts as this process's once it is reaped (`getrusage` of the
+/// children, see [`crate::procstat::own_cpu_seconds`]).
+pub fn post_for(
+    base_url: &str,
+    service_token: &str,
+    concurrency: usize,
+    channels: &[String],
+    author: &str,
+    content: &str,
+    length: Duration,
+) -> anyhow::Result<Posting> {
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let body = serde_json::json!({"content": content, "author_id": author}).to_string();
+    let script = SCRIPT
+        .replace(
+            "{CHANNELS}",
+            &format!(
+                "{{{}}}",
+                channels
+                    .iter()
+                    .map(|c| quoted(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
+        .replace("BODY", &quoted(&body))
+        .replace("AUTHORIZATION", &quoted(&format!("Bearer {service_token}")));
+    let path = std::env::temp_dir().join(format!("loadgen-ceiling-{}.lua", std::process::id()));
+    std::fs::write(&path, script).context("writing the wrk script")?;
+    let child = Command::new("wrk")
+        .args(["-t1", &format!("-c{concurrency}")])
+        .arg(format!("-d{}s", length.as_secs().max(1)))
+        .arg("-s")
+        .arg(&path)
+        .arg(base_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let child = match child {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("wrk not found: install it (apt-get install wrk) or use --driver builtin")
+        }
+        Err(e) => return Err(e).context("starting wrk"),
+    };
+    let output = child.wait_with_output().context("waiting for wrk")?;
+    let _ = std::fs::remove_file(&path);
+    anyhow::ensure!(output.status.success(), "wrk failed: {}", output.status);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| format!("no summary line in wrk's output:\n{stdout}"))?;
+    summary(line)
+}
+
+/// The posting window as the script's `done` reports it: 201s are accepted, other statuses
+/// and socket errors (as status 0) refused.
+fn summary(line: &str) -> anyhow::Result<Posting> {
+    let summary: serde_json::Value =
+        serde_json::from_str(line).with_context(|| format!("wrk's summary: {line}"))?;
+    let number = |key: &str| summary[key].as_f64().unwrap_or(0.0);
+    let mut accepted = 0;
+    let mut refused = BTreeMap::new();
+    if let Some(statuses) = summary["statuses"].as_object() {
+        for (status, count) in statuses {
+            let count = count.as_u64().unwrap_or(0);
+            match status.parse::<u16>() {
+                Ok(201) => accepted += count,
+                Ok(other) => *refused.entry(other).or_default() += count,
+                Err(_) => *refused.entry(0).or_default() += count,
+            }
+        }
+    }
+    let socket_errors = number("socket_errors") as u64;
+    if socket_errors > 0 {
+        *refused.entry(0).or_default() += socket_errors;
+    }
+    Ok(Posting {
+        seconds: number("duration_us") / 1e6,
+        accepted,
+        refused,
+        latency: Latency {
+            count: number("count") as u64,
+            p50_ms: number("p50_ms"),
+            p90_ms: number("p90_ms"),
+            p99_ms: number("p99_ms"),
+            p999_ms: number("p999_ms"),
+            max_ms: number("max_ms"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_counts_201s_as_accepted_and_the_rest_as_refused() {
+        let line = r#"{"requests":1003,"duration_us":2000000,"socket_errors":2,"count":1003,"p50_ms":1.5,"p90_ms":2.0,"p99_ms":3.25,"p999_ms":4.0,"max_ms":9.0,"statuses":{"201":1000,"429":3}}"#;
+        let posting = summary(line).unwrap();
+        assert_eq!(posting.accepted, 1000);
+        assert_eq!(posting.refused, BTreeMap::from([(0, 2), (429, 3)]));
+        assert_eq!(posting.seconds, 2.0);
+        assert_eq!(posting.latency.p99_ms, 3.25);
+        assert_eq!(posting.latency.count, 1003);
+    }
+}
