@@ -34,7 +34,14 @@ pub struct Node {
     pub typing: governor::DefaultKeyedRateLimiter<(shared::Id, shared::Id)>,
     /// Open sockets and connect rates per client address.
     pub sources: Arc<crate::source::Sources>,
+    /// Permits for the Redis writes of ending sessions (the resume record, clearing presence
+    /// and voice): a mass disconnect queues one per session, and only [`ENDINGS_IN_FLIGHT`]
+    /// run at once, so neither Redis nor this node's memory takes them all in one burst.
+    pub endings: tokio::sync::Semaphore,
 }
+
+/// Ending sessions whose Redis writes are in flight at once (see [`Node::endings`]).
+pub const ENDINGS_IN_FLIGHT: usize = 128;
 
 impl Node {
     /// Opens the broker subscriber and spawns the subscription manager and fan-out tasks.
@@ -76,6 +83,7 @@ impl Node {
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
             sources,
+            endings: tokio::sync::Semaphore::new(ENDINGS_IN_FLIGHT),
         });
         tokio::spawn(crate::source::tidy_forever(node.clone()));
         let fanout = tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));

@@ -88,6 +88,11 @@ impl Session {
             self.voice.take(),
         );
         tokio::spawn(async move {
+            // Waits small: the Redis calls' futures are made (boxed) once a permit is held.
+            let Ok(_permit) = node.endings.acquire().await else {
+                return;
+            };
+            Box::pin(async {
             if let Some(channel) = voice
                 && let Err(error) = voice::leave(&node, &channel, &field).await
             {
@@ -100,6 +105,8 @@ impl Session {
                 let room = presence::room(&user);
                 node.leases.remove_later(LiveKind::Presence, &room, &field);
             }
+            })
+            .await;
         });
     }
 }

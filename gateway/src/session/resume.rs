@@ -218,8 +218,12 @@ pub fn record(draft: Draft, pump: &Pump) -> (String, Record) {
     (draft.id, record)
 }
 
-/// Keeps a session's record for resuming it.
+/// Keeps a session's record for resuming it (once one of the node's permits for ending
+/// sessions is free: [`Node::endings`]).
 pub async fn save(node: &Node, id: String, record: Record) {
+    let Ok(_permit) = node.endings.acquire().await else {
+        return;
+    };
     let json = serde_json::to_string(&record).expect("a record serializes");
     let ttl = Duration::from_secs(node.config.limits.resume_ttl_secs);
     let saved = tokio::time::timeout(SAVE_TIMEOUT, node.broker.session_save(&id, &json, ttl)).await;
