@@ -60,6 +60,8 @@ pub async fn run(
         }
     };
     let _ = tokio::time::timeout(Duration::from_millis(400), closing).await;
+    // What ending sessions still have to write (resume records, presence clears).
+    let _ = tokio::time::timeout(Duration::from_secs(1), node.endings.settled()).await;
     let _ = registry.await;
     server.abort();
     tracing::info!(node.id = %node.id, "gateway stopped");

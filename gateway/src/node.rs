@@ -34,14 +34,39 @@ pub struct Node {
     pub typing: governor::DefaultKeyedRateLimiter<(shared::Id, shared::Id)>,
     /// Open sockets and connect rates per client address.
     pub sources: Arc<crate::source::Sources>,
-    /// Permits for the Redis writes of ending sessions (the resume record, clearing presence
-    /// and voice): a mass disconnect queues one per session, and only [`ENDINGS_IN_FLIGHT`]
-    /// run at once, so neither Redis nor this node's memory takes them all in one burst.
-    pub endings: tokio::sync::Semaphore,
+    /// Permits for the Redis writes of ending sessions: a mass disconnect queues one per
+    /// session, and only [`ENDINGS_IN_FLIGHT`] of each kind run at once, so that Redis gets
+    /// them as a steady stream instead of one burst that times out. Resume records have their
+    /// own permits, so that they never wait behind presence and voice clears.
+    pub endings: Endings,
 }
 
-/// Ending sessions whose Redis writes are in flight at once (see [`Node::endings`]).
-pub const ENDINGS_IN_FLIGHT: usize = 128;
+/// Ending sessions' Redis writes in flight at once, per kind (see [`Node::endings`]).
+pub const ENDINGS_IN_FLIGHT: u32 = 128;
+
+pub struct Endings {
+    /// Writing a closed session's resume record.
+    pub records: tokio::sync::Semaphore,
+    /// Clearing a closed session's presence and voice entries.
+    pub live: tokio::sync::Semaphore,
+}
+
+impl Endings {
+    fn new() -> Self {
+        let permits = ENDINGS_IN_FLIGHT as usize;
+        Endings {
+            records: tokio::sync::Semaphore::new(permits),
+            live: tokio::sync::Semaphore::new(permits),
+        }
+    }
+
+    /// Resolves once every ending write queued so far has run (the semaphores are fair, so
+    /// taking every permit waits for all earlier waiters).
+    pub async fn settled(&self) {
+        let _ = self.records.acquire_many(ENDINGS_IN_FLIGHT).await;
+        let _ = self.live.acquire_many(ENDINGS_IN_FLIGHT).await;
+    }
+}
 
 impl Node {
     /// Opens the broker subscriber and spawns the subscription manager and fan-out tasks.
@@ -83,13 +108,14 @@ impl Node {
             leases: crate::live::Leases::default(),
             typing: crate::live::typing::limiter(),
             sources,
-            endings: tokio::sync::Semaphore::new(ENDINGS_IN_FLIGHT),
+            endings: Endings::new(),
         });
         tokio::spawn(crate::source::tidy_forever(node.clone()));
         let fanout = tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));
         tokio::spawn(async move {
             // A node whose fan-out died would keep its sockets and deliver nothing: stop it,
-            // so that its clients reconnect (and resume) on a node that works.
+            // so that its clients reconnect to a node that works (fresh: an exit writes no
+            // resume records).
             if let Err(error) = fanout.await
                 && error.is_panic()
             {

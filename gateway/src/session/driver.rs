@@ -148,7 +148,8 @@ pub fn run<C: Codec>(
         // What resuming this session needs, now that every frame it will get is written.
         let (id, record) = super::resume::record(draft, &pump);
         drop(pump);
-        Box::pin(super::resume::save(&node, id, record)).await;
+        let taken_over = reason == CloseReason::Superseded;
+        Box::pin(super::resume::save(&node, id, record, taken_over)).await;
         tracing::debug!(reason = reason.label(), "session closed");
         node.metrics
             .connections_open

@@ -88,10 +88,9 @@ impl Session {
             self.voice.take(),
         );
         tokio::spawn(async move {
-            // Waits small: the Redis calls' futures are made (boxed) once a permit is held.
-            let Ok(_permit) = node.endings.acquire().await else {
-                return;
-            };
+            // While it waits for a permit this task holds only its captures: the Redis calls'
+            // futures are made (boxed) once it has one. The semaphore is never closed.
+            let _permit = node.endings.live.acquire().await;
             Box::pin(async {
             if let Some(channel) = voice
                 && let Err(error) = voice::leave(&node, &channel, &field).await

@@ -218,11 +218,14 @@ pub fn record(draft: Draft, pump: &Pump) -> (String, Record) {
     (draft.id, record)
 }
 
-/// Keeps a session's record for resuming it (once one of the node's permits for ending
-/// sessions is free: [`Node::endings`]).
-pub async fn save(node: &Node, id: String, record: Record) {
-    let Ok(_permit) = node.endings.acquire().await else {
-        return;
+/// Keeps a session's record for resuming it: at once when another node is waiting for it
+/// (`taken_over`: the session was closed for a RESUME elsewhere), otherwise once one of the
+/// node's permits for records is free ([`Node::endings`]; the semaphore is never closed).
+pub async fn save(node: &Node, id: String, record: Record, taken_over: bool) {
+    let _permit = if taken_over {
+        None
+    } else {
+        node.endings.records.acquire().await.ok()
     };
     let json = serde_json::to_string(&record).expect("a record serializes");
     let ttl = Duration::from_secs(node.config.limits.resume_ttl_secs);

@@ -171,12 +171,14 @@ impl Codec for DiscordCodec {
                 else {
                     return;
                 };
-                follow_presences(session, std::slice::from_ref(&described)).await;
                 // GUILD_CREATE is the subscription's answer: it goes once the room is joined,
                 // before what it replays and what comes live (its deletion included); a room
-                // the user may no longer read gets none.
+                // the user may no longer read gets none. Its members' presences are followed
+                // after it, so that none of their updates comes before the guild.
                 let guild = frames::dispatch("GUILD_CREATE", described.object.clone());
-                follow(session, &room, &described.position, Some(guild)).await;
+                if follow(session, &room, &described.position, Some(guild)).await == Followed::Yes {
+                    follow_presences(session, std::slice::from_ref(&described)).await;
+                }
             }
         }
     }
@@ -325,7 +327,6 @@ async fn resume(codec: &DiscordCodec, session: &mut Session, id: &str, seq: u64)
         return greet(codec, session).await;
     }
     let described = own_room_and_rooms(codec, session).await;
-    follow_presences(session, &described).await;
     for d in &described {
         let t = match d.room {
             Room::Dm(_) => "CHANNEL_CREATE",
@@ -333,6 +334,8 @@ async fn resume(codec: &DiscordCodec, session: &mut Session, id: &str, seq: u64)
         };
         session.send(frames::dispatch(t, d.object.clone()));
     }
+    // After the guilds that list them, before RESUMED.
+    follow_presences(session, &described).await;
     session.send(frames::dispatch(
         "RESUMED",
         json!({
