@@ -42,7 +42,7 @@ pub struct Node {
 }
 
 /// Ending sessions' Redis writes in flight at once, per kind (see [`Node::endings`]).
-pub const ENDINGS_IN_FLIGHT: u32 = 128;
+pub const ENDINGS_IN_FLIGHT: u32 = 64;
 
 pub struct Endings {
     /// Writing a closed session's resume record.
