@@ -39,7 +39,15 @@ pub struct Node {
     /// them as a steady stream instead of one burst that times out. Resume records have their
     /// own permits, so that they never wait behind presence and voice clears.
     pub endings: Endings,
+    /// Permits for greeting new sessions (their automatic rooms, READY and what it reads from
+    /// Redis): a burst of connects greets [`GREETINGS_IN_FLIGHT`] at a time, the others wait
+    /// with only their socket's task allocated, which keeps the node's memory peak (and what
+    /// the allocator keeps of it afterwards) down.
+    pub greetings: tokio::sync::Semaphore,
 }
+
+/// New sessions greeted at once (see [`Node::greetings`]).
+pub const GREETINGS_IN_FLIGHT: usize = 256;
 
 /// Ending sessions' Redis writes in flight at once, per kind (see [`Node::endings`]).
 pub const ENDINGS_IN_FLIGHT: u32 = 64;
@@ -109,6 +117,7 @@ impl Node {
             typing: crate::live::typing::limiter(),
             sources,
             endings: Endings::new(),
+            greetings: tokio::sync::Semaphore::new(GREETINGS_IN_FLIGHT),
         });
         tokio::spawn(crate::source::tidy_forever(node.clone()));
         let fanout = tokio::spawn(hub::fanout::run(node.clone(), messages, resyncs));

@@ -101,8 +101,13 @@ pub fn run<C: Codec>(
         let closed = queue.close.closed();
         let heartbeat = sleep(limits.heartbeat_window());
         tokio::pin!(closed, heartbeat);
-        pump.writing_while(Box::pin(codec.on_open(&mut session)))
-            .await;
+        {
+            // The greeting's future is made (boxed) once a permit is held (the semaphore is
+            // never closed).
+            let _permit = node.greetings.acquire().await;
+            pump.writing_while(Box::pin(codec.on_open(&mut session)))
+                .await;
+        }
 
         let reason = loop {
             let next = tokio::select! {
