@@ -328,7 +328,7 @@ fn hand_to_members(
 ) -> Handed {
     let mut seats = members.catching_up.as_ref().map(|c| c.lock());
     let mut handed = Handed::default();
-    let mut write_through = if write_through {
+    let mut direct_budget = if write_through {
         WRITE_THROUGH_PER_EVENT
     } else {
         0
@@ -344,8 +344,8 @@ fn hand_to_members(
             },
             None => frame,
         };
-        let delivery = if write_through > 0 {
-            write_through -= 1;
+        let delivery = if direct_budget > 0 {
+            direct_budget -= 1;
             member.outbound.try_write(frame)
         } else {
             member.outbound.try_send(frame)

@@ -91,21 +91,30 @@ impl Session {
             // While it waits for a permit this task holds only its captures: the Redis calls'
             // futures are made (boxed) once it has one. The semaphore is never closed.
             let _permit = node.endings.live.acquire().await;
-            Box::pin(async {
-            if let Some(channel) = voice
-                && let Err(error) = voice::leave(&node, &channel, &field).await
-            {
-                tracing::warn!(%error, user.id = %user, "leaving voice on close failed; retried");
-                let room = voice::room(&channel);
-                node.leases.remove_later(LiveKind::Voice, &room, &field);
-            }
-            if presence_set && let Err(error) = presence::clear(&node, &user, &field).await {
-                tracing::warn!(%error, user.id = %user, "clearing presence on close failed; retried");
-                let room = presence::room(&user);
-                node.leases.remove_later(LiveKind::Presence, &room, &field);
-            }
-            })
-            .await;
+            Box::pin(clear_live(&node, &user, &field, voice, presence_set)).await;
         });
+    }
+}
+
+/// Takes a closed session's entries out of voice (`voice`: its channel) and presence (if it
+/// set one); an entry whose removal fails is left to the node's retries.
+async fn clear_live(
+    node: &crate::node::Node,
+    user: &Id,
+    field: &str,
+    voice: Option<Id>,
+    presence_set: bool,
+) {
+    if let Some(channel) = voice
+        && let Err(error) = voice::leave(node, &channel, field).await
+    {
+        tracing::warn!(%error, user.id = %user, "leaving voice on close failed; retried");
+        let room = voice::room(&channel);
+        node.leases.remove_later(LiveKind::Voice, &room, field);
+    }
+    if presence_set && let Err(error) = presence::clear(node, user, field).await {
+        tracing::warn!(%error, user.id = %user, "clearing presence on close failed; retried");
+        let room = presence::room(user);
+        node.leases.remove_later(LiveKind::Presence, &room, field);
     }
 }
