@@ -11,7 +11,7 @@
 use crate::{auth::Actor, error::ApiError, json::BODY_LIMIT, state::AppState};
 use axum::{
     body::Body,
-    extract::{FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request},
     http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -38,8 +38,9 @@ struct Record {
     body: String,
 }
 
-/// The middleware: passes requests without the header (or reads) through untouched.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Runs a write with the header once per key (see the module docs); passes requests without
+/// it (or reads) to `next` untouched.
+pub async fn guard(state: &AppState, request: Request, next: Next) -> Response {
     let Some(key) = request.headers().get(HEADER).cloned() else {
         return next.run(request).await;
     };
@@ -56,7 +57,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 async fn keyed(
-    state: AppState,
+    state: &AppState,
     key: HeaderValue,
     request: Request,
     next: Next,
@@ -72,7 +73,7 @@ async fn keyed(
         )))?
         .to_owned();
     let (mut parts, body) = request.into_parts();
-    let actor = Actor::from_request_parts(&mut parts, &state).await?;
+    let actor = Actor::from_request_parts(&mut parts, state).await?;
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| ApiError::Body {

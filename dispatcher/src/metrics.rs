@@ -5,7 +5,6 @@ use crate::state::AppState;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
@@ -92,9 +91,13 @@ impl Metrics {
     }
 }
 
-/// Middleware: runs each request in a `request` span (method, route template), counts it
-/// under its route template and status, and logs it at debug.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Runs `handle` on the request in a `request` span (method, route template), counts the
+/// answer under its route template and status, and logs it at debug.
+pub async fn track<F, Answer>(state: &AppState, request: Request, handle: F) -> Response
+where
+    F: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -107,7 +110,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let span = tracing::debug_span!("request", %method, route);
     async move {
         let started = Instant::now();
-        let response = next.run(request).await;
+        let response = handle(request).await;
         let status = response.status();
         state.metrics.observe_request(&route, status);
         // 503 (Redis unreachable) is logged where it is decided, once per outage cause.

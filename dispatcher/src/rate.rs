@@ -8,9 +8,8 @@
 
 use crate::{auth, error::ApiError, state::AppState};
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::HeaderValue,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -48,21 +47,18 @@ fn limiter(per_second: u32) -> Option<DefaultKeyedRateLimiter<u64>> {
     ))
 }
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = auth::bearer_token(request.headers()) else {
-        return next.run(request).await;
-    };
-    let limiter = if auth::is_service_token(&state, token) {
+/// The 429 answer when the request's token is past its rate; None when it may go on.
+pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+    let token = auth::bearer_token(request.headers())?;
+    let limiter = if auth::is_service_token(state, token) {
         &state.rate_limits.services
     } else {
         &state.rate_limits.users
     };
-    let Some(limiter) = limiter else {
-        return next.run(request).await;
-    };
+    let limiter = limiter.as_ref()?;
     let key = xxhash_rust::xxh3::xxh3_64(token.as_bytes());
     match limiter.check_key(&key) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => None,
         Err(not_until) => {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
             let seconds = wait.as_secs() + 1;
@@ -71,7 +67,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
-            response
+            Some(response)
         }
     }
 }

@@ -330,6 +330,19 @@ async fn dms_usernames_messages_and_personal_rooms() {
             message: id("m"),
             author: author.clone(),
         };
+        assert!(
+            !broker.apply(&record(&a)).await.unwrap(),
+            "no such channel: refused"
+        );
+        assert_eq!(
+            broker.message_author(&id("ch"), &id("m")).await.unwrap(),
+            None,
+            "a refused record writes nothing"
+        );
+        broker
+            .apply(&create(channel("ch", false), None))
+            .await
+            .unwrap();
         assert!(broker.apply(&record(&a)).await.unwrap());
         assert!(
             !broker.apply(&record(&b)).await.unwrap(),

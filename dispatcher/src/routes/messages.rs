@@ -52,15 +52,18 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<PostedMessage>), ApiError> {
     let author = acting_user(&actor, body.author_id, "author_id")?;
     validate::content(&body.content, state.config.max_content_len)?;
-    // Independent reads, sent together (one round trip, often one write to Redis); their
-    // errors still count in this order.
-    let (channel, membership, username) = tokio::join!(
-        access::channel(&state.broker, &channel_id),
+    // Independent reads, sent together (one round trip, often one write to Redis). That the
+    // channel exists is a condition of the commit below (one Redis call less per post, and
+    // no window for a deletion in between), so a refusal here asks whether it is gone, to
+    // answer 404 before the reason the read gave.
+    let (membership, username) = tokio::join!(
         access::require_member(&state.broker, &channel_id, &author),
         author.display_name(&state.broker),
     );
-    channel?;
-    membership?;
+    if let Err(refusal) = membership {
+        access::channel(&state.broker, &channel_id).await?;
+        return Err(refusal);
+    }
     let username = username?;
     if let Some(parent) = &body.parent_message_id
         && state
@@ -69,6 +72,7 @@ pub async fn create(
             .await?
             .is_none()
     {
+        access::channel(&state.broker, &channel_id).await?;
         return Err(ApiError::NotFound("parent message"));
     }
     let id = body.id.unwrap_or_else(Id::generate);
@@ -106,6 +110,7 @@ pub async fn create(
         .await?
         .is_none()
     {
+        access::channel(&state.broker, &channel_id).await?;
         return Err(ApiError::Conflict("a message with this id"));
     }
     Ok((StatusCode::CREATED, Json(answer)))

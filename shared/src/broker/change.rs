@@ -18,7 +18,8 @@ pub enum Change {
     /// Deletes the channel with its members, bans, messages and history (after its
     /// publications, which announce the deletion).
     DeleteChannel(Id),
-    /// Records who wrote a message (edit and delete rights). Refused: the id is taken.
+    /// Records who wrote a message (edit and delete rights). Refused: the channel does not
+    /// exist, or the id is taken.
     RecordMessage {
         channel: Id,
         message: Id,

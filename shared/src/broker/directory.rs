@@ -19,11 +19,12 @@ use crate::{
 };
 use fred::interfaces::{HashesInterface, SetsInterface};
 
+// Redis calls are boxed here as in `dispatch!` (see there why).
 impl Broker {
     /// The channels and DMs `user` belongs to (a superset on Redis: check access before use).
     pub async fn user_rooms(&self, user: &Id) -> Result<Vec<Room>, BrokerError> {
         match self {
-            Broker::Redis(b) => b.user_rooms(user).await,
+            Broker::Redis(b) => Box::pin(b.user_rooms(user)).await,
             Broker::Memory(b) => Ok(b.user_rooms(user)),
         }
     }
@@ -35,7 +36,7 @@ impl Broker {
         limit: usize,
     ) -> Result<Vec<(Id, Role)>, BrokerError> {
         let mut members = match self {
-            Broker::Redis(b) => b.members(channel).await?,
+            Broker::Redis(b) => Box::pin(b.members(channel)).await?,
             Broker::Memory(b) => b.members(channel),
         };
         members.sort_unstable();
@@ -46,7 +47,7 @@ impl Broker {
     /// The public channels, in id order (at most `limit`), read and checked one by one.
     pub async fn public_channels(&self, limit: usize) -> Result<Vec<Channel>, BrokerError> {
         let mut channels = match self {
-            Broker::Redis(b) => b.public_channels(limit).await?,
+            Broker::Redis(b) => Box::pin(b.public_channels(limit)).await?,
             Broker::Memory(b) => b.public_channels(),
         };
         channels.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -57,7 +58,7 @@ impl Broker {
     /// The display names of `users`, in order (None: never named).
     pub async fn usernames(&self, users: &[Id]) -> Result<Vec<Option<String>>, BrokerError> {
         match self {
-            Broker::Redis(b) => b.usernames(users).await,
+            Broker::Redis(b) => Box::pin(b.usernames(users)).await,
             Broker::Memory(b) => Ok(b.usernames(users)),
         }
     }
@@ -71,29 +72,28 @@ impl Broker {
         if let Change::CreateChannel { channel, .. } | Change::UpdateChannel(channel) = change
             && channel.public
         {
-            b.public_add(&channel.id).await?;
+            Box::pin(b.public_add(&channel.id)).await?;
         }
         match change {
             Change::CreateChannel {
                 channel,
                 owner: Some(owner),
             } => {
-                b.index_add(
+                Box::pin(b.index_add(
                     std::slice::from_ref(owner),
                     &Room::Channel(channel.id.clone()),
-                )
+                ))
                 .await?
             }
             Change::SetMember { channel, user, .. } => {
-                b.index_add(std::slice::from_ref(user), &Room::Channel(channel.clone()))
+                Box::pin(b.index_add(std::slice::from_ref(user), &Room::Channel(channel.clone())))
                     .await?
             }
             Change::RemoveMember { user, .. } | Change::Ban { user, .. } => {
                 return Ok(vec![user.clone()]);
             }
             Change::DeleteChannel(channel) => {
-                return Ok(b
-                    .members(channel)
+                return Ok(Box::pin(b.members(channel))
                     .await?
                     .into_iter()
                     .map(|(u, _)| u)
@@ -113,14 +113,14 @@ impl Broker {
             Change::UpdateChannel(channel) => !channel.public,
             _ => false,
         };
-        if no_longer_public && let Err(error) = b.public_remove(change.channel()).await {
+        if no_longer_public && let Err(error) = Box::pin(b.public_remove(change.channel())).await {
             tracing::warn!(%error, "unindexing a public channel failed; the index keeps a stale entry");
         }
         if users.is_empty() {
             return;
         }
         let room = Room::Channel(change.channel().clone());
-        if let Err(error) = b.index_remove(users, &room).await {
+        if let Err(error) = Box::pin(b.index_remove(users, &room)).await {
             tracing::warn!(%error, %room, "unindexing a room failed; the index keeps a stale entry");
         }
     }
@@ -128,7 +128,7 @@ impl Broker {
     /// Indexes a DM for its participants (before the thread is created).
     pub(super) async fn index_dm(&self, dm: &Id, participants: &[Id]) -> Result<(), BrokerError> {
         match self {
-            Broker::Redis(b) => b.index_add(participants, &Room::Dm(dm.clone())).await,
+            Broker::Redis(b) => Box::pin(b.index_add(participants, &Room::Dm(dm.clone()))).await,
             Broker::Memory(_) => Ok(()),
         }
     }

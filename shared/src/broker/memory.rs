@@ -441,10 +441,14 @@ fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
             message,
             author,
         } => {
-            let messages = s.messages.entry(channel.clone()).or_default();
             if !write {
-                return !messages.contains_key(message);
+                return s.channels.contains_key(channel)
+                    && !s
+                        .messages
+                        .get(channel)
+                        .is_some_and(|m| m.contains_key(message));
             }
+            let messages = s.messages.entry(channel.clone()).or_default();
             messages.insert(message.clone(), author.clone());
         }
         Change::ForgetMessage { channel, message } => {

@@ -1,5 +1,5 @@
 //! The Redis side of [`super::Broker::commit`] and of plain publication: one Lua script that
-//! checks the change's condition, appends each publication to its room's history and publishes
+//! checks the change's conditions, appends each publication to its room's history and publishes
 //! it, then writes the change. A [`Change`] is turned into key operations here.
 //!
 //! Every key one script touches must share a hash slot on a Redis Cluster: a channel's state
@@ -18,23 +18,27 @@ use std::sync::LazyLock;
 
 /// KEYS: each publication's stream and meta (two per publication), then the change's keys.
 /// ARGV: maxlen, ttl, publish command, publication count; per publication: channel, payload
-/// (a JSON object), a fresh epoch; then the condition (kind, key index, field); then the
-/// writes (count; each: op, key index, argument count, arguments).
+/// (a JSON object), a fresh epoch; then the conditions (count; each: kind, key index, field);
+/// then the writes (count; each: op, key index, argument count, arguments).
 ///
 /// A publication: a room whose meta hash is missing, or whose stream was lost while the meta
 /// says events were written, starts a new epoch (the fresh one given) from offset 0; the next
 /// offset and the epoch are spliced into the payload, stored as stream entry `<offset>-0` and
-/// published. Returns `{offset, epoch, ...}` per publication, or false when the condition
+/// published. Returns `{offset, epoch, ...}` per publication, or false when a condition
 /// failed (nothing written).
 static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local maxlen, ttl, cmd, npub = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local a = 5 + npub * 3
-local kind, gk, gf = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
-if kind == 'absent-field' and redis.call('HEXISTS', KEYS[gk], gf) == 1 then return false end
-if kind == 'present-field' and redis.call('HEXISTS', KEYS[gk], gf) == 0 then return false end
-if kind == 'absent-key' and redis.call('EXISTS', KEYS[gk]) == 1 then return false end
+local nc = tonumber(ARGV[a])
+for c = 0, nc - 1 do
+  local kind, gk, gf = ARGV[a + 1 + c * 3], tonumber(ARGV[a + 2 + c * 3]), ARGV[a + 3 + c * 3]
+  if kind == 'absent-field' and redis.call('HEXISTS', KEYS[gk], gf) == 1 then return false end
+  if kind == 'present-field' and redis.call('HEXISTS', KEYS[gk], gf) == 0 then return false end
+  if kind == 'absent-key' and redis.call('EXISTS', KEYS[gk]) == 1 then return false end
+  if kind == 'present-key' and redis.call('EXISTS', KEYS[gk]) == 0 then return false end
+end
 local positions = {}
 for i = 0, npub - 1 do
   local stream, meta = KEYS[i * 2 + 1], KEYS[i * 2 + 2]
@@ -54,7 +58,7 @@ for i = 0, npub - 1 do
   positions[#positions + 1] = offset
   positions[#positions + 1] = epoch
 end
-local w = a + 3
+local w = a + 1 + nc * 3
 local nw = tonumber(ARGV[w])
 w = w + 1
 for _ = 1, nw do
@@ -71,11 +75,11 @@ return positions
     )
 });
 
-/// A change as key operations: the keys, the condition, the writes (key indexes count from 0
-/// within `keys`).
+/// A change as key operations: the keys, the conditions (all must hold), the writes (key
+/// indexes count from 0 within `keys`).
 struct Plan {
     keys: Vec<String>,
-    condition: Option<(&'static str, usize, String)>,
+    conditions: Vec<(&'static str, usize, String)>,
     writes: Vec<(&'static str, usize, Vec<String>)>,
 }
 
@@ -89,13 +93,13 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             }
             Plan {
                 keys: vec![keys.channel(&channel.id), keys.members(&channel.id)],
-                condition: Some(("absent-key", 0, String::new())),
+                conditions: vec![("absent-key", 0, String::new())],
                 writes,
             }
         }
         Change::UpdateChannel(channel) => Plan {
             keys: vec![keys.channel(&channel.id)],
-            condition: None,
+            conditions: Vec::new(),
             writes: vec![("HSET", 0, channel_fields(channel))],
         },
         Change::DeleteChannel(id) => {
@@ -111,7 +115,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             Plan {
                 writes: (0..all.len()).map(|i| ("DEL", i, Vec::new())).collect(),
                 keys: all,
-                condition: None,
+                conditions: Vec::new(),
             }
         }
         Change::RecordMessage {
@@ -119,13 +123,17 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             message,
             author,
         } => Plan {
-            keys: vec![keys.messages(channel)],
-            condition: Some(("absent-field", 0, s(message))),
+            // The channel exists (a post and a deletion race here, not in the handler).
+            keys: vec![keys.messages(channel), keys.channel(channel)],
+            conditions: vec![
+                ("present-key", 1, String::new()),
+                ("absent-field", 0, s(message)),
+            ],
             writes: vec![("HSET", 0, vec![s(message), s(author)])],
         },
         Change::ForgetMessage { channel, message } => Plan {
             keys: vec![keys.messages(channel)],
-            condition: Some(("present-field", 0, s(message))),
+            conditions: vec![("present-field", 0, s(message))],
             writes: vec![("HDEL", 0, vec![s(message)])],
         },
         Change::SetMember {
@@ -134,17 +142,17 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             role,
         } => Plan {
             keys: vec![keys.members(channel)],
-            condition: None,
+            conditions: Vec::new(),
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
         },
         Change::RemoveMember { channel, user } => Plan {
             keys: vec![keys.members(channel)],
-            condition: Some(("present-field", 0, s(user))),
+            conditions: vec![("present-field", 0, s(user))],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
         Change::Ban { channel, user } => Plan {
             keys: vec![keys.bans(channel), keys.members(channel)],
-            condition: None,
+            conditions: Vec::new(),
             writes: vec![
                 ("HDEL", 1, vec![s(user)]),
                 ("HSET", 0, vec![s(user), "1".into()]),
@@ -152,7 +160,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
         },
         Change::Unban { channel, user } => Plan {
             keys: vec![keys.bans(channel)],
-            condition: Some(("present-field", 0, s(user))),
+            conditions: vec![("present-field", 0, s(user))],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
     }
@@ -246,11 +254,10 @@ impl super::redis::RedisBroker {
             ]);
         }
         let base = all_keys.len() + 1; // Lua counts from 1
-        match plan.and_then(|p| p.condition.as_ref()) {
-            Some((kind, key, field)) => {
-                args.extend([kind.to_string(), (base + key).to_string(), field.clone()])
-            }
-            None => args.extend(["none".into(), "0".into(), String::new()]),
+        let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
+        args.push(conditions.len().to_string());
+        for (kind, key, field) in conditions {
+            args.extend([kind.to_string(), (base + key).to_string(), field.clone()]);
         }
         let writes = plan.map_or(&[][..], |p| &p.writes[..]);
         args.push(writes.len().to_string());
