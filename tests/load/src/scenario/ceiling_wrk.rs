@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SCRIPT: &str = r#"
-local channels = {__CHANNELS__}
+local channels = __CHANNELS__
 local body = __BODY__
 local headers = {["Content-Type"] = "application/json", ["Authorization"] = __AUTHORIZATION__}
 local threads = {}
@@ -68,26 +68,7 @@ pub fn post_for(
     content: &str,
     length: Duration,
 ) -> anyhow::Result<Posting> {
-    let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    let body = serde_json::json!({"content": content, "author_id": author}).to_string();
-    // Generated ids first and the content last, so that nothing inserted is replaced again.
-    let script = SCRIPT
-        .replace(
-            "__CHANNELS__",
-            &format!(
-                "{{{}}}",
-                channels
-                    .iter()
-                    .map(|c| quoted(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        )
-        .replace(
-            "__AUTHORIZATION__",
-            &quoted(&format!("Bearer {service_token}")),
-        )
-        .replace("__BODY__", &quoted(&body));
+    let script = script(service_token, channels, author, content);
     let path = std::env::temp_dir().join(format!("loadgen-ceiling-{}.lua", std::process::id()));
     std::fs::write(&path, script).context("writing the wrk script")?;
     let child = Command::new("wrk")
@@ -116,6 +97,21 @@ pub fn post_for(
         .find(|l| l.starts_with('{'))
         .with_context(|| format!("no summary line in wrk's output:\n{stdout}"))?;
     summary(line)
+}
+
+/// The wrk script: posts `content` as `author` to `channels` in turn, with the service token.
+fn script(service_token: &str, channels: &[String], author: &str, content: &str) -> String {
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let body = serde_json::json!({"content": content, "author_id": author}).to_string();
+    let channels: Vec<String> = channels.iter().map(|c| quoted(c)).collect();
+    // Generated ids first and the content last, so that nothing inserted is replaced again.
+    SCRIPT
+        .replace("__CHANNELS__", &format!("{{{}}}", channels.join(",")))
+        .replace(
+            "__AUTHORIZATION__",
+            &quoted(&format!("Bearer {service_token}")),
+        )
+        .replace("__BODY__", &quoted(&body))
 }
 
 /// The posting window as the script's `done` reports it: 201s are accepted, other statuses
@@ -159,6 +155,26 @@ fn summary(line: &str) -> anyhow::Result<Posting> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_script_lists_the_channels_as_one_lua_table_of_strings() {
+        let channels = ["c1".to_owned(), "c2".to_owned()];
+        let script = script("tok", &channels, "u1", "hi \"there\"");
+        assert!(
+            script.contains("local channels = {\"c1\",\"c2\"}\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains(
+                r#"local body = "{\"author_id\":\"u1\",\"content\":\"hi \\\"there\\\"\"}""#
+            ),
+            "{script}"
+        );
+        assert!(
+            script.contains(r#"["Authorization"] = "Bearer tok""#),
+            "{script}"
+        );
+    }
 
     #[test]
     fn the_summary_line_counts_201s_as_accepted_and_the_rest_as_refused() {
