@@ -1,4 +1,4 @@
-//! The dispatcher's Prometheus metrics, the middleware that observes each request (a span
+//! The dispatcher's Prometheus metrics, what observes each request (a span
 //! and a count by route template, never by raw ids) and the `/metrics` endpoint.
 
 use crate::state::AppState;

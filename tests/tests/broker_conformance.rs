@@ -133,11 +133,13 @@ async fn channels_are_created_once_read_back_updated_and_deleted() {
 
         ch.name = "renamed".into();
         ch.public = false;
-        broker
-            .apply(&Change::UpdateChannel(ch.clone()))
-            .await
-            .unwrap();
-        assert_eq!(broker.channel(&id("c1")).await.unwrap(), Some(ch));
+        assert!(
+            broker
+                .apply(&Change::UpdateChannel(ch.clone()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(broker.channel(&id("c1")).await.unwrap(), Some(ch.clone()));
 
         broker
             .apply(&Change::DeleteChannel(id("c1")))
@@ -149,6 +151,11 @@ async fn channels_are_created_once_read_back_updated_and_deleted() {
             None,
             "members go too"
         );
+        assert!(
+            !broker.apply(&Change::UpdateChannel(ch)).await.unwrap(),
+            "a deleted channel is not brought back by an update"
+        );
+        assert_eq!(broker.channel(&id("c1")).await.unwrap(), None);
     })
     .await;
 }

@@ -184,9 +184,14 @@ pub async fn update(
         changes,
     });
     let change = Change::UpdateChannel(channel.clone());
-    state
+    if state
         .commit(Some(&change), vec![(Room::Channel(id), event)])
-        .await?;
+        .await?
+        .is_none()
+    {
+        // Deleted since it was read.
+        return Err(ApiError::NotFound("channel"));
+    }
     Ok(Json(channel))
 }
 

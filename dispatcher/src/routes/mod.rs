@@ -70,8 +70,8 @@ pub fn router(state: AppState) -> Router {
 
 /// What every request passes before its route, in this order: metrics (which see every
 /// answer, refusals included), the per-token rate limit, then `Idempotency-Key`. One layer for
-/// the three: each layer of axum's boxes and moves the request's future once more, which was
-/// a tenth of a post's instructions for two of them (docs/PERFORMANCE.md).
+/// the three: each of axum's layers boxes and moves the request's future once more, which was
+/// 4 % of a post's instructions for two of them (docs/PERFORMANCE.md).
 async fn every_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     metrics::track(&state, request, async |request| {
         if let Some(refusal) = rate::refusal(&state, &request) {

@@ -7,6 +7,7 @@ pub mod discord;
 pub mod events;
 pub mod lanyard;
 pub mod native;
+pub mod seq;
 pub mod token;
 
 use crate::session::{Frame, Outgoing, Stamp};

@@ -13,7 +13,7 @@ use crate::{
 pub enum Change {
     /// Creates the channel (and its owner's membership). Refused: the id is taken.
     CreateChannel { channel: Channel, owner: Option<Id> },
-    /// Overwrites an existing channel's metadata.
+    /// Overwrites an existing channel's metadata. Refused: the channel does not exist.
     UpdateChannel(Channel),
     /// Deletes the channel with its members, bans, messages and history (after its
     /// publications, which announce the deletion).

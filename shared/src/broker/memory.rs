@@ -423,9 +423,10 @@ fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
             }
         }
         Change::UpdateChannel(channel) => {
-            if write {
-                s.channels.insert(channel.id.clone(), channel.clone());
+            if !write {
+                return s.channels.contains_key(&channel.id);
             }
+            s.channels.insert(channel.id.clone(), channel.clone());
         }
         Change::DeleteChannel(id) => {
             if write {

@@ -38,6 +38,9 @@ for c = 0, nc - 1 do
   if kind == 'present-field' and redis.call('HEXISTS', KEYS[gk], gf) == 0 then return false end
   if kind == 'absent-key' and redis.call('EXISTS', KEYS[gk]) == 1 then return false end
   if kind == 'present-key' and redis.call('EXISTS', KEYS[gk]) == 0 then return false end
+  if kind ~= 'absent-field' and kind ~= 'present-field' and kind ~= 'absent-key' and kind ~= 'present-key' then
+    return redis.error_reply('unknown condition ' .. kind)
+  end
 end
 local positions = {}
 for i = 0, npub - 1 do
@@ -99,7 +102,8 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
         }
         Change::UpdateChannel(channel) => Plan {
             keys: vec![keys.channel(&channel.id)],
-            conditions: Vec::new(),
+            // Not a deleted channel brought back (without members) by a racing update.
+            conditions: vec![("present-key", 0, String::new())],
             writes: vec![("HSET", 0, channel_fields(channel))],
         },
         Change::DeleteChannel(id) => {

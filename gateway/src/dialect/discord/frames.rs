@@ -20,7 +20,7 @@ pub fn with_seq(message: &Message, seq: u64) -> Message {
     let body = text.as_str();
     match body.strip_suffix('}') {
         Some(open) if body.starts_with(r#"{"op":0,"#) => {
-            Message::Text(Utf8Bytes::from(format!(r#"{open},"s":{seq}}}"#)))
+            crate::dialect::seq::spliced(open, r#","s":"#, seq, "}")
         }
         _ => message.clone(),
     }

@@ -55,13 +55,12 @@ pub fn with_seq(frame: &Message, seq: u64) -> Message {
         return frame.clone();
     };
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let (op, after) = rest.split_at(digits);
+    let after = &rest[digits..];
     if digits == 0 || !(after.starts_with(',') || after.starts_with('}')) {
         return frame.clone();
     }
-    Message::Text(Utf8Bytes::from(format!(
-        r#"{{"op":{op},"seq":{seq}{after}"#
-    )))
+    let head = &body[..body.len() - after.len()];
+    crate::dialect::seq::spliced(head, r#","seq":"#, seq, after)
 }
 
 #[cfg(test)]

@@ -109,8 +109,12 @@ pub fn with_seq(frame: &Message, seq: u64) -> Message {
         return frame.clone();
     };
     let open = open.trim_end();
-    let separator = if open.ends_with('{') { "" } else { "," };
-    Message::Text(Utf8Bytes::from(format!("{open}{separator}\"seq\":{seq}}}")))
+    let field = if open.ends_with('{') {
+        r#""seq":"#
+    } else {
+        r#","seq":"#
+    };
+    crate::dialect::seq::spliced(open, field, seq, "}")
 }
 
 #[cfg(test)]
