@@ -26,7 +26,12 @@ struct App {
 }
 
 fn app() -> App {
-    let config = Config::try_parse_from([
+    app_with(&[])
+}
+
+/// The test configuration plus `extra` flags.
+fn app_with(extra: &[&str]) -> App {
+    let mut args = vec![
         "dispatcher",
         "--jwt-secret",
         SECRET,
@@ -36,8 +41,9 @@ fn app() -> App {
         "10",
         "--redis-url",
         "memory://",
-    ])
-    .unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::try_parse_from(args).unwrap();
     let broker = Broker::memory();
     let state = AppState::new(config, broker.clone()).unwrap();
     App {
@@ -58,7 +64,22 @@ impl App {
         auth: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_with(method, path, auth, body, &[]).await
+    }
+
+    /// `call` with extra request headers.
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(auth) = auth {
             request = request.header(header::AUTHORIZATION, format!("Bearer {auth}"));
         }
@@ -178,6 +199,81 @@ async fn a_channel_lives_and_dies() {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// That the channel exists is checked inside the post's commit, not read before it; a post
+/// refused for any reason still answers "channel not found" first when the channel is gone.
+#[tokio::test]
+async fn a_post_to_a_missing_channel_is_404_whatever_else_is_wrong() {
+    let app = app();
+    let missing = |(status, body): (StatusCode, Value)| {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"], "channel not found", "{body}");
+    };
+    let post = |body: Value| {
+        app.call(
+            "POST",
+            "/api/v1/channels/gone/messages",
+            Some(SERVICE),
+            Some(body),
+        )
+    };
+    missing(post(json!({"content": "hi", "author_id": "u1"})).await);
+    missing(post(json!({"content": "hi", "author_id": "u1", "parent_message_id": "m0"})).await);
+    missing(
+        app.as_user(
+            "u1",
+            "POST",
+            "/api/v1/channels/gone/messages",
+            Some(json!({"content": "hi"})),
+        )
+        .await,
+    );
+
+    app.as_user(
+        "own",
+        "POST",
+        "/api/v1/channels",
+        Some(json!({"name": "g", "id": "c"})),
+    )
+    .await;
+    let post = |body: Value| {
+        app.call(
+            "POST",
+            "/api/v1/channels/c/messages",
+            Some(SERVICE),
+            Some(body),
+        )
+    };
+    let first = json!({"content": "hi", "author_id": "own", "id": "m1"});
+    assert_eq!(post(first.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(
+        post(first.clone()).await.0,
+        StatusCode::CONFLICT,
+        "the id is taken"
+    );
+    let (status, _) = app
+        .as_user("own", "DELETE", "/api/v1/channels/c", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    missing(post(first).await);
+    missing(
+        app.as_user(
+            "own",
+            "PATCH",
+            "/api/v1/channels/c",
+            Some(json!({"name": "back"})),
+        )
+        .await,
+    );
+    assert!(
+        app.broker
+            .channel(&"c".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing brought the channel back"
     );
 }
 
@@ -387,6 +483,54 @@ async fn bad_requests_get_json_errors() {
             (404, "not_found"),
             (413, "payload_too_large"),
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_is_counted_and_claims_no_idempotency_key() {
+    // One request per second, a burst of two.
+    let app = app_with(&["--user-rate-per-second", "1"]);
+    let path = "/api/v1/channels";
+    let create = |id: &str| Some(json!({"name": "g", "id": id}));
+    let keyed = [("idempotency-key", "k1")];
+    assert_eq!(
+        app.as_user("u", "POST", path, create("a")).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.as_user("u", "POST", path, create("b")).await.0,
+        StatusCode::CREATED
+    );
+    let (status, body) = app
+        .call_with("POST", path, Some(&token("u")), create("c"), &keyed)
+        .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &json!("rate_limited"))
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = app
+        .call_with("POST", path, Some(&token("u")), create("c"), &keyed)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the key was not taken by the refused request: {body}"
+    );
+
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let text = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"dispatcher_requests_total{route="/api/v1/channels",status="429"} 1"#),
+        "{text}"
     );
 }
 
