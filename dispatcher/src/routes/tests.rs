@@ -114,6 +114,19 @@ impl App {
         self.call(method, path, Some(&token(user)), body).await
     }
 
+    /// `GET /metrics`, as text.
+    async fn metrics(&self) -> String {
+        let request = Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let text = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(text.to_vec()).unwrap()
+    }
+
     async fn listen(&self, rooms: &[&str]) -> MessageStream {
         let subscriber = self.broker.subscriber().await.unwrap();
         let rooms: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
@@ -519,15 +532,7 @@ async fn a_rate_limited_request_is_counted_and_claims_no_idempotency_key() {
         "the key was not taken by the refused request: {body}"
     );
 
-    let request = Request::builder()
-        .uri("/metrics")
-        .body(Body::empty())
-        .unwrap();
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let text = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let text = String::from_utf8(text.to_vec()).unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"dispatcher_requests_total{route="/api/v1/channels",status="429"} 1"#),
         "{text}"
@@ -574,15 +579,7 @@ async fn gateway_url_and_metrics() {
     )
     .await;
 
-    let request = Request::builder()
-        .uri("/metrics")
-        .body(Body::empty())
-        .unwrap();
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let text = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let text = String::from_utf8(text.to_vec()).unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"dispatcher_requests_total{route="/api/v1/channels/{id}",status="404"} 1"#),
         "{text}"
