@@ -61,8 +61,7 @@ pub async fn create(
         author.display_name(&state.broker),
     );
     if let Err(refusal) = membership {
-        access::channel(&state.broker, &channel_id).await?;
-        return Err(refusal);
+        return Err(unless_gone(&state, &channel_id, refusal).await);
     }
     let username = username?;
     if let Some(parent) = &body.parent_message_id
@@ -72,8 +71,8 @@ pub async fn create(
             .await?
             .is_none()
     {
-        access::channel(&state.broker, &channel_id).await?;
-        return Err(ApiError::NotFound("parent message"));
+        let refusal = ApiError::NotFound("parent message");
+        return Err(unless_gone(&state, &channel_id, refusal).await);
     }
     let id = body.id.unwrap_or_else(Id::generate);
     let change = Change::RecordMessage {
@@ -110,8 +109,8 @@ pub async fn create(
         .await?
         .is_none()
     {
-        access::channel(&state.broker, &channel_id).await?;
-        return Err(ApiError::Conflict("a message with this id"));
+        let refusal = ApiError::Conflict("a message with this id");
+        return Err(unless_gone(&state, &channel_id, refusal).await);
     }
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -193,6 +192,15 @@ pub async fn delete(
         return Err(ApiError::NotFound("message"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `refusal`, or 404 "channel" when the channel is gone (what a client must hear first); a
+/// post does not read the channel before it is refused, its commit checks that it exists.
+async fn unless_gone(state: &AppState, channel: &Id, refusal: ApiError) -> ApiError {
+    match access::channel(&state.broker, channel).await {
+        Ok(_) => refusal,
+        Err(gone_or_unavailable) => gone_or_unavailable,
+    }
 }
 
 /// The author of a message of this channel, or 404.
