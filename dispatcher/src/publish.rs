@@ -9,7 +9,7 @@
 
 use crate::{error::ApiError, state::AppState};
 use shared::{
-    broker::{Change, Committed},
+    broker::{Change, Committed, Refusal},
     event::{Envelope, Event, Moderation},
     history::Position,
     id::Id,
@@ -20,25 +20,24 @@ use std::time::Instant;
 impl AppState {
     /// Publishes `event` on `room`; returns its place in the room's history.
     pub async fn publish(&self, room: Room, event: Event) -> Result<Position, ApiError> {
-        let committed = self.commit(None, vec![(room.clone(), event)]).await?;
-        // A publication without a change has nothing to refuse: one position comes back.
-        committed
-            .and_then(|mut positions| positions.pop())
-            .ok_or_else(|| {
-                ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
-                    key: room.to_string(),
-                    detail: "a publication answered no position".into(),
-                })
+        let mut positions = self
+            .commit_unconditional(None, vec![(room.clone(), event)])
+            .await?;
+        positions.pop().ok_or_else(|| {
+            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                key: room.to_string(),
+                detail: "a publication answered no position".into(),
             })
+        })
     }
 
-    /// Makes `change` and publishes `events`, in one step. None when the broker refused the
-    /// change (nothing happened).
+    /// Makes `change` and publishes `events`, in one step. The inner error: the broker
+    /// refused the change, and why (nothing happened).
     pub async fn commit(
         &self,
         change: Option<&Change>,
         events: Vec<(Room, Event)>,
-    ) -> Result<Option<Vec<Position>>, ApiError> {
+    ) -> Result<Result<Vec<Position>, Refusal>, ApiError> {
         let envelopes: Vec<(Room, Envelope)> = events
             .into_iter()
             .map(|(room, event)| (room, Envelope::new(event)))
@@ -54,14 +53,29 @@ impl AppState {
                 for ((room, envelope), position) in envelopes.iter().zip(&positions) {
                     tracing::debug!(%room, event = envelope.event.name(), offset = position.offset, epoch = %position.epoch, "published");
                 }
-                Ok(Some(positions))
+                Ok(Ok(positions))
             }
-            Ok(Committed::Refused) => Ok(None),
+            Ok(Committed::Refused(refusal)) => Ok(Err(refusal)),
             Err(error) => {
                 tracing::warn!(?change, "commit failed");
                 Err(error.into())
             }
         }
+    }
+
+    /// [`Self::commit`] of a change without conditions (or of none): a refusal would be the
+    /// broker's fault, answered as such.
+    pub async fn commit_unconditional(
+        &self,
+        change: Option<&Change>,
+        events: Vec<(Room, Event)>,
+    ) -> Result<Vec<Position>, ApiError> {
+        self.commit(change, events).await?.map_err(|refusal| {
+            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                key: "commit".into(),
+                detail: format!("a change without conditions was refused: {refusal:?}"),
+            })
+        })
     }
 
     /// Publishes `event` on `room` without a place in its history (typing indicators).
@@ -102,6 +116,6 @@ impl AppState {
             (Room::Channel(channel.clone()), kind(channel_copy)),
             (Room::User(user.clone()), kind(user_copy)),
         ];
-        Ok(self.commit(Some(change), events).await?.is_some())
+        Ok(self.commit(Some(change), events).await?.is_ok())
     }
 }

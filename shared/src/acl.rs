@@ -68,7 +68,7 @@ pub struct Channel {
 }
 
 /// A user's standing in a channel, as the gateway needs it to admit a subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Standing {
     pub role: Option<Role>,
     pub banned: bool,

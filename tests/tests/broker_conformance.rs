@@ -7,7 +7,7 @@ use serde_json::Value;
 use shared::{
     Id, Room,
     acl::{Channel, Role},
-    broker::{Broker, Change, Committed},
+    broker::{Broker, Change, Committed, Refusal},
     event::{ChannelKind, ChannelRef, Envelope, Event},
     options::BrokerOptions,
 };
@@ -261,7 +261,7 @@ async fn a_change_and_its_events_are_one_step_and_a_refused_change_publishes_not
         // Not a member: refused, nothing written, nothing published.
         assert_eq!(
             broker.commit(Some(&kick), &publications).await.unwrap(),
-            Committed::Refused
+            Committed::Refused(Refusal::NotMember)
         );
         broker
             .apply(&Change::SetMember {
@@ -336,6 +336,8 @@ async fn dms_usernames_messages_and_personal_rooms() {
             channel: id("ch"),
             message: id("m"),
             author: author.clone(),
+            parent: None,
+            as_member: false,
         };
         assert!(
             !broker.apply(&record(&a)).await.unwrap(),
@@ -372,6 +374,85 @@ async fn dms_usernames_messages_and_personal_rooms() {
             broker.message_author(&id("ch"), &id("m")).await.unwrap(),
             None
         );
+    })
+    .await;
+}
+
+/// A post's conditions are checked in the step that records it, in the order a client must
+/// hear them: the channel, then the author's standing (banned before not a member), then the
+/// parent, then the id. Joins and bans need the channel too.
+#[tokio::test]
+async fn a_post_is_refused_for_the_first_condition_that_fails() {
+    with_each_broker(|broker| async move {
+        let (c, author) = (id("posted"), id("writer"));
+        let refusal = |change: Change| {
+            let broker = broker.clone();
+            async move {
+                match broker.commit(Some(&change), &[]).await.unwrap() {
+                    Committed::Refused(refusal) => Some(refusal),
+                    Committed::Done(_) => None,
+                }
+            }
+        };
+        let post = |message: &str, parent: Option<&str>, as_member: bool| Change::RecordMessage {
+            channel: id("posted"),
+            message: id(message),
+            author: id("writer"),
+            parent: parent.map(id),
+            as_member,
+        };
+        let join = Change::SetMember {
+            channel: c.clone(),
+            user: author.clone(),
+            role: Role::Member,
+        };
+        let ban = Change::Ban {
+            channel: c.clone(),
+            user: author.clone(),
+        };
+        assert_eq!(
+            refusal(post("m1", Some("m0"), true)).await,
+            Some(Refusal::NoChannel)
+        );
+        assert_eq!(refusal(join.clone()).await, Some(Refusal::NoChannel));
+        assert_eq!(refusal(ban.clone()).await, Some(Refusal::NoChannel));
+        assert_eq!(
+            broker.standing(&c, &author).await.unwrap(),
+            shared::acl::Standing::default(),
+            "a refused join or ban writes nothing"
+        );
+
+        broker
+            .apply(&create(channel("posted", false), None))
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal(post("m1", Some("m0"), true)).await,
+            Some(Refusal::NotMember)
+        );
+        assert_eq!(
+            refusal(post("m1", None, false)).await,
+            None,
+            "a service's author need not be a member"
+        );
+        assert_eq!(refusal(join.clone()).await, None);
+        assert_eq!(
+            refusal(post("m2", Some("m0"), true)).await,
+            Some(Refusal::NoMessage)
+        );
+        assert_eq!(refusal(post("m2", Some("m1"), true)).await, None, "a reply");
+        assert_eq!(refusal(post("m2", None, true)).await, Some(Refusal::Taken));
+        assert_eq!(
+            broker.message_author(&c, &id("m2")).await.unwrap(),
+            Some(author.clone())
+        );
+        assert_eq!(refusal(ban).await, None);
+        assert_eq!(
+            refusal(post("m3", Some("m0"), true)).await,
+            Some(Refusal::Banned),
+            "banned before not a member, before the parent"
+        );
+        assert_eq!(broker.message_author(&c, &id("m3")).await.unwrap(), None);
     })
     .await;
 }

@@ -137,7 +137,7 @@ pub async fn create(
         channel: channel.clone(),
         owner: owner.map(|o| o.id),
     };
-    if state.commit(Some(&change), events).await?.is_none() {
+    if state.commit(Some(&change), events).await?.is_err() {
         return Err(ApiError::Conflict("a channel with this id"));
     }
     Ok((StatusCode::CREATED, Json(channel)))
@@ -187,7 +187,7 @@ pub async fn update(
     if state
         .commit(Some(&change), vec![(Room::Channel(id), event)])
         .await?
-        .is_none()
+        .is_err()
     {
         // Deleted since it was read.
         return Err(ApiError::NotFound("channel"));
@@ -210,7 +210,7 @@ pub async fn delete(
     });
     let change = Change::DeleteChannel(id.clone());
     state
-        .commit(Some(&change), vec![(Room::Channel(id), event)])
+        .commit_unconditional(Some(&change), vec![(Room::Channel(id), event)])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -96,7 +96,7 @@ pub async fn create(
         .iter()
         .map(|p| (Room::User(p.clone()), created.clone()))
         .collect();
-    state.commit(None, announcements).await?;
+    state.commit_unconditional(None, announcements).await?;
     Ok((StatusCode::CREATED, Json(Thread { id, participants })))
 }
 

@@ -166,12 +166,16 @@ pub async fn add(
             let own = (Room::User(user_id.clone()), event.clone());
             state
                 .commit(Some(&change), vec![(room, event), own])
-                .await?;
+                .await?
+                .map_err(|_deleted| ApiError::NotFound("channel"))?;
             StatusCode::CREATED
         }
         Some(old) if old != role => {
             let event = role_updated(&channel_id, &user_id, username.clone(), role);
-            state.commit(Some(&change), vec![(room, event)]).await?;
+            state
+                .commit(Some(&change), vec![(room, event)])
+                .await?
+                .map_err(|_deleted| ApiError::NotFound("channel"))?;
             StatusCode::OK
         }
         Some(_) => StatusCode::OK,
@@ -208,7 +212,10 @@ pub async fn set_role(
         role: body.role,
     };
     let room = Room::Channel(channel_id.clone());
-    state.commit(Some(&change), vec![(room, event)]).await?;
+    state
+        .commit(Some(&change), vec![(room, event)])
+        .await?
+        .map_err(|_deleted| ApiError::NotFound("channel"))?;
     Ok(Json(Membership {
         channel_id,
         user_id,
@@ -247,7 +254,7 @@ pub async fn remove(
     if state
         .commit(Some(&change), vec![(room, event)])
         .await?
-        .is_none()
+        .is_err()
     {
         return Err(ApiError::NotFound("member"));
     }

@@ -58,15 +58,14 @@ pub async fn ban(
         user: user_id.clone(),
     };
     let motive = Some(body.motive);
-    state
-        .commit_moderation(
-            &change,
-            Event::UserBanned,
-            &channel_id,
-            &user_id,
-            motive.clone(),
-        )
-        .await?;
+    let kind = Event::UserBanned;
+    if !state
+        .commit_moderation(&change, kind, &channel_id, &user_id, motive.clone())
+        .await?
+    {
+        // Deleted since it was read.
+        return Err(ApiError::NotFound("channel"));
+    }
     Ok(outcome(channel_id, user_id, motive))
 }
 

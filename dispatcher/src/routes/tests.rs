@@ -364,6 +364,17 @@ async fn members_post_and_moderators_moderate() {
         )
         .await;
     assert_eq!(outsider.1["code"], "not_member");
+    // The commit checks standing before the parent: an outsider learns nothing of messages.
+    let post = |user: &'static str, body: Value| {
+        app.as_user(user, "POST", "/api/v1/channels/c/messages", Some(body))
+    };
+    let reply = json!({"content": "re", "parent_message_id": "m0"});
+    assert_eq!(post("eve", reply.clone()).await.1["code"], "not_member");
+    let (status, body) = post("bob", reply.clone()).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::NOT_FOUND, &json!("parent message not found"))
+    );
 
     // A member cannot ban; the owner can, and the ban is announced on both rooms.
     let (status, _) = app
@@ -401,6 +412,7 @@ async fn members_post_and_moderators_moderate() {
         .as_user("bob", "POST", "/api/v1/channels/c/typing", None)
         .await;
     assert_eq!(banned.1["code"], "banned");
+    assert_eq!(post("bob", reply).await.1["code"], "banned");
 }
 
 #[tokio::test]

@@ -18,20 +18,26 @@ pub enum Change {
     /// Deletes the channel with its members, bans, messages and history (after its
     /// publications, which announce the deletion).
     DeleteChannel(Id),
-    /// Records who wrote a message (edit and delete rights). Refused: the channel does not
-    /// exist, or the id is taken.
+    /// Records who wrote a message (edit and delete rights). Refused, in this order: the
+    /// channel does not exist; when `as_member`, the author is banned or not a member; the
+    /// `parent` (of a reply) is not a message of the channel; the id is taken. Checked in the
+    /// step that writes, so a ban, a kick or a deletion is never overtaken by a post that
+    /// read the state before it.
     RecordMessage {
         channel: Id,
         message: Id,
         author: Id,
+        parent: Option<Id>,
+        as_member: bool,
     },
     /// Forgets a message. Refused: no such message.
     ForgetMessage { channel: Id, message: Id },
-    /// Sets a member's role, adding them if needed.
+    /// Sets a member's role, adding them if needed. Refused: the channel does not exist.
     SetMember { channel: Id, user: Id, role: Role },
     /// Removes a member. Refused: not a member.
     RemoveMember { channel: Id, user: Id },
-    /// Bans a user, which also removes their membership. Banning again is allowed.
+    /// Bans a user, which also removes their membership. Banning again is allowed. Refused:
+    /// the channel does not exist.
     Ban { channel: Id, user: Id },
     /// Lifts a ban. Refused: not banned.
     Unban { channel: Id, user: Id },
@@ -43,7 +49,24 @@ pub enum Committed {
     /// The change is made and every publication is out, at these positions (in order).
     Done(Vec<crate::history::Position>),
     /// The change was refused (see [`Change`]): nothing was written or published.
-    Refused,
+    Refused(Refusal),
+}
+
+/// Why a change was refused: the first of its conditions (see [`Change`]) that did not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The channel does not exist.
+    NoChannel,
+    /// The channel or message id is taken.
+    Taken,
+    /// The user is banned from the channel.
+    Banned,
+    /// The user is not a member of the channel.
+    NotMember,
+    /// The user is not banned.
+    NotBanned,
+    /// The message (or the parent of a reply) does not exist.
+    NoMessage,
 }
 
 impl Change {

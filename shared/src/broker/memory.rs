@@ -2,7 +2,7 @@
 //! one process, for the one-command local start. Not for production and not used by tests
 //! that stand in for Redis.
 
-use super::change::{Change, Committed};
+use super::change::{Change, Committed, Refusal};
 use super::{BrokerError, BrokerMessage, RecvError};
 use crate::{
     acl::{Channel, Role, Standing},
@@ -139,9 +139,9 @@ impl MemoryBroker {
         let max_len = self.max_len;
         Ok(self.with(|s| {
             if let Some(change) = change
-                && !apply_change(s, change, false)
+                && let Err(refusal) = check(s, change)
             {
-                return Committed::Refused;
+                return Committed::Refused(refusal);
             }
             let positions = publications
                 .iter()
@@ -153,7 +153,7 @@ impl MemoryBroker {
                 })
                 .collect();
             if let Some(change) = change {
-                apply_change(s, change, true);
+                apply(s, change);
             }
             Committed::Done(positions)
         }))
@@ -407,13 +407,58 @@ fn append(s: &mut State, channel: &str, payload: &str, max_len: usize) -> (Posit
     (position, body)
 }
 
-/// Checks `change`'s condition (`write` false: true when it holds) or makes it (`write` true).
-fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
+/// Whether `change` may be made: the first of its conditions that fails (see [`Change`]).
+fn check(s: &State, change: &Change) -> Result<(), Refusal> {
+    let channel_exists = |id: &Id| s.channels.contains_key(id);
+    let is_member =
+        |channel: &Id, user: &Id| s.members.get(channel).is_some_and(|m| m.contains_key(user));
+    let is_banned = |channel: &Id, user: &Id| s.bans.get(channel).is_some_and(|b| b.contains(user));
+    let is_message = |channel: &Id, message: &Id| {
+        s.messages
+            .get(channel)
+            .is_some_and(|m| m.contains_key(message))
+    };
+    let holds = |condition: bool, refusal: Refusal| if condition { Ok(()) } else { Err(refusal) };
+    match change {
+        Change::CreateChannel { channel, .. } => {
+            holds(!channel_exists(&channel.id), Refusal::Taken)
+        }
+        Change::UpdateChannel(channel) => holds(channel_exists(&channel.id), Refusal::NoChannel),
+        Change::RecordMessage {
+            channel,
+            message,
+            author,
+            parent,
+            as_member,
+        } => {
+            holds(channel_exists(channel), Refusal::NoChannel)?;
+            if *as_member {
+                holds(!is_banned(channel, author), Refusal::Banned)?;
+                holds(is_member(channel, author), Refusal::NotMember)?;
+            }
+            if let Some(parent) = parent {
+                holds(is_message(channel, parent), Refusal::NoMessage)?;
+            }
+            holds(!is_message(channel, message), Refusal::Taken)
+        }
+        Change::ForgetMessage { channel, message } => {
+            holds(is_message(channel, message), Refusal::NoMessage)
+        }
+        Change::RemoveMember { channel, user } => {
+            holds(is_member(channel, user), Refusal::NotMember)
+        }
+        Change::Unban { channel, user } => holds(is_banned(channel, user), Refusal::NotBanned),
+        Change::SetMember { channel, .. } | Change::Ban { channel, .. } => {
+            holds(channel_exists(channel), Refusal::NoChannel)
+        }
+        Change::DeleteChannel(_) => Ok(()),
+    }
+}
+
+/// Makes `change` (its conditions were checked).
+fn apply(s: &mut State, change: &Change) {
     match change {
         Change::CreateChannel { channel, owner } => {
-            if !write {
-                return !s.channels.contains_key(&channel.id);
-            }
             s.channels.insert(channel.id.clone(), channel.clone());
             if let Some(owner) = owner {
                 s.members
@@ -423,43 +468,25 @@ fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
             }
         }
         Change::UpdateChannel(channel) => {
-            if !write {
-                return s.channels.contains_key(&channel.id);
-            }
             s.channels.insert(channel.id.clone(), channel.clone());
         }
         Change::DeleteChannel(id) => {
-            if write {
-                s.members.remove(id);
-                s.bans.remove(id);
-                s.messages.remove(id);
-                s.histories.remove(&format!("channel:{id}"));
-                s.channels.remove(id);
-            }
+            s.members.remove(id);
+            s.bans.remove(id);
+            s.messages.remove(id);
+            s.histories.remove(&format!("channel:{id}"));
+            s.channels.remove(id);
         }
         Change::RecordMessage {
             channel,
             message,
             author,
+            ..
         } => {
-            if !write {
-                return s.channels.contains_key(channel)
-                    && !s
-                        .messages
-                        .get(channel)
-                        .is_some_and(|m| m.contains_key(message));
-            }
             let messages = s.messages.entry(channel.clone()).or_default();
             messages.insert(message.clone(), author.clone());
         }
         Change::ForgetMessage { channel, message } => {
-            let known = s
-                .messages
-                .get(channel)
-                .is_some_and(|m| m.contains_key(message));
-            if !write {
-                return known;
-            }
             s.messages.get_mut(channel).map(|m| m.remove(message));
         }
         Change::SetMember {
@@ -467,38 +494,25 @@ fn apply_change(s: &mut State, change: &Change, write: bool) -> bool {
             user,
             role,
         } => {
-            if write {
-                s.members
-                    .entry(channel.clone())
-                    .or_default()
-                    .insert(user.clone(), *role);
-            }
+            s.members
+                .entry(channel.clone())
+                .or_default()
+                .insert(user.clone(), *role);
         }
         Change::RemoveMember { channel, user } => {
-            let member = s.members.get(channel).is_some_and(|m| m.contains_key(user));
-            if !write {
-                return member;
-            }
             s.members.get_mut(channel).map(|m| m.remove(user));
         }
         Change::Ban { channel, user } => {
-            if write {
-                s.members.get_mut(channel).map(|m| m.remove(user));
-                s.bans
-                    .entry(channel.clone())
-                    .or_default()
-                    .insert(user.clone());
-            }
+            s.members.get_mut(channel).map(|m| m.remove(user));
+            s.bans
+                .entry(channel.clone())
+                .or_default()
+                .insert(user.clone());
         }
         Change::Unban { channel, user } => {
-            let banned = s.bans.get(channel).is_some_and(|b| b.contains(user));
-            if !write {
-                return banned;
-            }
             s.bans.get_mut(channel).map(|b| b.remove(user));
         }
     }
-    true
 }
 
 pub struct MemorySubscriber {

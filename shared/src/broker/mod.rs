@@ -12,7 +12,7 @@ mod redis_commit;
 mod redis_config;
 mod redis_live;
 
-pub use change::{Change, Committed};
+pub use change::{Change, Committed, Refusal};
 pub use keys::Keys;
 
 use crate::{

@@ -10,7 +10,7 @@
 
 use super::{
     BrokerError, Keys,
-    change::{Change, Committed},
+    change::{Change, Committed, Refusal},
 };
 use crate::{history::Position, room::Room};
 use fred::{prelude::*, types::scripts::Script};
@@ -24,8 +24,8 @@ use std::sync::LazyLock;
 /// A publication: a room whose meta hash is missing, or whose stream was lost while the meta
 /// says events were written, starts a new epoch (the fresh one given) from offset 0; the next
 /// offset and the epoch are spliced into the payload, stored as stream entry `<offset>-0` and
-/// published. Returns `{offset, epoch, ...}` per publication, or false when a condition
-/// failed (nothing written).
+/// published. Returns `{offset, epoch, ...}` per publication, or the number (from 1) of the
+/// first condition that failed (nothing written).
 static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
@@ -34,13 +34,13 @@ local a = 5 + npub * 3
 local nc = tonumber(ARGV[a])
 for c = 0, nc - 1 do
   local kind, gk, gf = ARGV[a + 1 + c * 3], tonumber(ARGV[a + 2 + c * 3]), ARGV[a + 3 + c * 3]
-  if kind == 'absent-field' and redis.call('HEXISTS', KEYS[gk], gf) == 1 then return false end
-  if kind == 'present-field' and redis.call('HEXISTS', KEYS[gk], gf) == 0 then return false end
-  if kind == 'absent-key' and redis.call('EXISTS', KEYS[gk]) == 1 then return false end
-  if kind == 'present-key' and redis.call('EXISTS', KEYS[gk]) == 0 then return false end
-  if kind ~= 'absent-field' and kind ~= 'present-field' and kind ~= 'absent-key' and kind ~= 'present-key' then
-    return redis.error_reply('unknown condition ' .. kind)
-  end
+  local holds
+  if kind == 'absent-field' then holds = redis.call('HEXISTS', KEYS[gk], gf) == 0
+  elseif kind == 'present-field' then holds = redis.call('HEXISTS', KEYS[gk], gf) == 1
+  elseif kind == 'absent-key' then holds = redis.call('EXISTS', KEYS[gk]) == 0
+  elseif kind == 'present-key' then holds = redis.call('EXISTS', KEYS[gk]) == 1
+  else return redis.error_reply('unknown condition ' .. kind) end
+  if not holds then return c + 1 end
 end
 local positions = {}
 for i = 0, npub - 1 do
@@ -78,11 +78,11 @@ return positions
     )
 });
 
-/// A change as key operations: the keys, the conditions (all must hold), the writes (key
-/// indexes count from 0 within `keys`).
+/// A change as key operations: the keys, the conditions (all must hold, checked in order;
+/// each with the refusal it stands for), the writes (key indexes count from 0 within `keys`).
 struct Plan {
     keys: Vec<String>,
-    conditions: Vec<(&'static str, usize, String)>,
+    conditions: Vec<(&'static str, usize, String, Refusal)>,
     writes: Vec<(&'static str, usize, Vec<String>)>,
 }
 
@@ -96,14 +96,14 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             }
             Plan {
                 keys: vec![keys.channel(&channel.id), keys.members(&channel.id)],
-                conditions: vec![("absent-key", 0, String::new())],
+                conditions: vec![("absent-key", 0, String::new(), Refusal::Taken)],
                 writes,
             }
         }
         Change::UpdateChannel(channel) => Plan {
             keys: vec![keys.channel(&channel.id)],
             // Not a deleted channel brought back (without members) by a racing update.
-            conditions: vec![("present-key", 0, String::new())],
+            conditions: vec![("present-key", 0, String::new(), Refusal::NoChannel)],
             writes: vec![("HSET", 0, channel_fields(channel))],
         },
         Change::DeleteChannel(id) => {
@@ -126,18 +126,38 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             channel,
             message,
             author,
-        } => Plan {
-            // The channel exists (a post and a deletion race here, not in the handler).
-            keys: vec![keys.messages(channel), keys.channel(channel)],
-            conditions: vec![
-                ("present-key", 1, String::new()),
-                ("absent-field", 0, s(message)),
-            ],
-            writes: vec![("HSET", 0, vec![s(message), s(author)])],
-        },
+            parent,
+            as_member,
+        } => {
+            // Checked here, not in the handler: a post races a deletion, a ban or a kick in
+            // this step, and a post costs one Redis call.
+            let mut record = Plan {
+                keys: vec![keys.messages(channel), keys.channel(channel)],
+                conditions: vec![("present-key", 1, String::new(), Refusal::NoChannel)],
+                writes: vec![("HSET", 0, vec![s(message), s(author)])],
+            };
+            if *as_member {
+                record
+                    .keys
+                    .extend([keys.bans(channel), keys.members(channel)]);
+                record.conditions.extend([
+                    ("absent-field", 2, s(author), Refusal::Banned),
+                    ("present-field", 3, s(author), Refusal::NotMember),
+                ]);
+            }
+            if let Some(parent) = parent {
+                record
+                    .conditions
+                    .push(("present-field", 0, s(parent), Refusal::NoMessage));
+            }
+            record
+                .conditions
+                .push(("absent-field", 0, s(message), Refusal::Taken));
+            record
+        }
         Change::ForgetMessage { channel, message } => Plan {
             keys: vec![keys.messages(channel)],
-            conditions: vec![("present-field", 0, s(message))],
+            conditions: vec![("present-field", 0, s(message), Refusal::NoMessage)],
             writes: vec![("HDEL", 0, vec![s(message)])],
         },
         Change::SetMember {
@@ -145,18 +165,23 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             user,
             role,
         } => Plan {
-            keys: vec![keys.members(channel)],
-            conditions: Vec::new(),
+            // Not a deleted channel's members brought back by a racing join.
+            keys: vec![keys.members(channel), keys.channel(channel)],
+            conditions: vec![("present-key", 1, String::new(), Refusal::NoChannel)],
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
         },
         Change::RemoveMember { channel, user } => Plan {
             keys: vec![keys.members(channel)],
-            conditions: vec![("present-field", 0, s(user))],
+            conditions: vec![("present-field", 0, s(user), Refusal::NotMember)],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
         Change::Ban { channel, user } => Plan {
-            keys: vec![keys.bans(channel), keys.members(channel)],
-            conditions: Vec::new(),
+            keys: vec![
+                keys.bans(channel),
+                keys.members(channel),
+                keys.channel(channel),
+            ],
+            conditions: vec![("present-key", 2, String::new(), Refusal::NoChannel)],
             writes: vec![
                 ("HDEL", 1, vec![s(user)]),
                 ("HSET", 0, vec![s(user), "1".into()]),
@@ -164,7 +189,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
         },
         Change::Unban { channel, user } => Plan {
             keys: vec![keys.bans(channel)],
-            conditions: vec![("present-field", 0, s(user))],
+            conditions: vec![("present-field", 0, s(user), Refusal::NotBanned)],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
     }
@@ -219,8 +244,9 @@ impl super::redis::RedisBroker {
             }
         }
         let first: Vec<(Room, String)> = together.iter().map(|(_, p)| p.clone()).collect();
-        let Committed::Done(positions) = self.run(plan.as_ref(), &first).await? else {
-            return Ok(Committed::Refused);
+        let positions = match self.run(plan.as_ref(), &first).await? {
+            Committed::Done(positions) => positions,
+            refused @ Committed::Refused(_) => return Ok(refused),
         };
         let mut ordered: Vec<Option<Position>> = vec![None; publications.len()];
         for ((i, _), position) in together.iter().zip(positions) {
@@ -260,7 +286,7 @@ impl super::redis::RedisBroker {
         let base = all_keys.len() + 1; // Lua counts from 1
         let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
         args.push(conditions.len().to_string());
-        for (kind, key, field) in conditions {
+        for (kind, key, field, _) in conditions {
             args.extend([kind.to_string(), (base + key).to_string(), field.clone()]);
         }
         let writes = plan.map_or(&[][..], |p| &p.writes[..]);
@@ -280,7 +306,18 @@ impl super::redis::RedisBroker {
             .evalsha_with_reload(self.client(), all_keys, args)
             .await?;
         match reply {
-            Value::Null => Ok(Committed::Refused),
+            Value::Integer(failed) => {
+                let refusal = usize::try_from(failed - 1)
+                    .ok()
+                    .and_then(|i| conditions.get(i))
+                    .map(|(_, _, _, refusal)| *refusal);
+                refusal
+                    .map(Committed::Refused)
+                    .ok_or_else(|| BrokerError::Corrupt {
+                        key: "commit".into(),
+                        detail: format!("no condition {failed}"),
+                    })
+            }
             Value::Array(parts) => {
                 let corrupt = || BrokerError::Corrupt {
                     key: "commit".into(),

@@ -238,6 +238,12 @@ impl Cluster {
         shared::auth::mint_hs256(self.jwt_secret.as_bytes(), user, None, ttl.as_secs())
     }
 
+    /// A user token with a `name` claim, valid for `ttl`.
+    pub fn named_token(&self, user: &str, name: &str, ttl: Duration) -> String {
+        let secret = self.jwt_secret.as_bytes();
+        shared::auth::mint_hs256(secret, user, Some(name), ttl.as_secs())
+    }
+
     /// What is wrong with the processes this run started: one that exited, or a log that
     /// shows a panic. Empty for an existing deployment.
     pub fn problems(&mut self) -> Vec<String> {

@@ -57,15 +57,16 @@ impl DispatcherApi {
         self.send(Method::POST, path, body, 201).await
     }
 
-    /// `author` posts `content` in `channel`: the answer's status (0: no answer).
-    pub async fn post_status(&self, channel: &str, author: &str, content: &str) -> u16 {
+    /// Posts the JSON `body` in `channel` with the `Authorization` header `authorization`: the
+    /// answer's status (0: no answer).
+    pub async fn post_status(&self, channel: &str, authorization: &str, body: &str) -> u16 {
         let url = format!("{}/api/v1/channels/{channel}/messages", self.base_url);
-        let body = json!({"content": content, "author_id": author});
         let sent = self
             .client
             .post(url)
-            .bearer_auth(&self.service_token)
-            .json(&body)
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
             .send()
             .await;
         match sent {

@@ -69,4 +69,9 @@ impl Harness {
     pub fn token(&self, user: &str) -> String {
         self.cluster.token(user, TOKEN_TTL)
     }
+
+    /// A token for `user` with a `name` claim (the name shown in their events).
+    pub fn named_token(&self, user: &str, name: &str) -> String {
+        self.cluster.named_token(user, name, TOKEN_TTL)
+    }
 }

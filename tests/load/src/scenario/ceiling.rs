@@ -1,6 +1,7 @@
 //! `ceiling`: how many messages per second one dispatcher accepts, against what Redis itself
 //! allows. `--concurrency` clients post back to back (`POST /api/v1/channels/{id}/messages`,
-//! the service token naming the author) for `--duration` seconds; then `redis-benchmark`
+//! as `--as` says: the service token naming the author, or the author's own token) for
+//! `--duration` seconds; then `redis-benchmark`
 //! replays the dispatcher's own history script call (captured with `MONITOR` from one post) at
 //! the same concurrency: the Redis-side limit of a post. Reports both rates, the share
 //! reached, the posts' latency, the CPU of each process per post and Redis commands per post.
@@ -44,6 +45,43 @@ pub struct CeilingArgs {
     /// `apt-get install wrk`).
     #[arg(long, value_enum, default_value_t = Driver::Builtin)]
     pub driver: Driver,
+    /// Who posts: `service` (the service token, naming the author in `author_id`: the
+    /// dispatcher reads the author's name, and trusts them), or `user` (the author's own
+    /// token, with a `name` claim: the commit checks that they are an unbanned member).
+    #[arg(long = "as", value_enum, default_value_t = Poster::Service)]
+    pub poster: Poster,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Poster {
+    #[default]
+    Service,
+    User,
+}
+
+/// One post as sent: its `Authorization` header and JSON body.
+pub(crate) struct Post {
+    pub authorization: String,
+    pub body: String,
+}
+
+impl Post {
+    /// `content` by `author`, posted by `poster` holding `token`; with the message id `id`, or
+    /// one the dispatcher makes.
+    pub fn new(poster: Poster, token: &str, author: &str, content: &str, id: Option<&str>) -> Post {
+        let mut body = serde_json::json!({"content": content});
+        if poster == Poster::Service {
+            body["author_id"] = author.into();
+        }
+        if let Some(id) = id {
+            body["id"] = id.into();
+        }
+        Post {
+            authorization: format!("Bearer {token}"),
+            body: body.to_string(),
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +95,7 @@ pub enum Driver {
 #[derive(Debug, Default, Serialize)]
 pub struct CeilingResult {
     pub driver: Driver,
+    pub poster: Poster,
     pub concurrency: usize,
     pub seconds: f64,
     pub accepted: u64,
@@ -95,18 +134,15 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
         .collect();
     provision(&h.api, &plans, h.client.http_concurrency).await?;
     let content = "x".repeat(args.payload.max(1));
+    let token = match args.poster {
+        Poster::Service => h.api.service_token().to_owned(),
+        Poster::User => h.named_token(&author, "ceiling author"),
+    };
+    let post = Arc::new(Post::new(args.poster, &token, &author, &content, None));
     let channels = Arc::new(channels);
 
     eprintln!("ceiling: warming up for 2 s");
-    post_for(
-        h,
-        args,
-        &channels,
-        &author,
-        &content,
-        Duration::from_secs(2),
-    )
-    .await;
+    post_for(h, args, &channels, &post, Duration::from_secs(2)).await;
     let mut counters = RedisCounters::connect(&h.cluster.redis_nodes).await?;
     let calls_before = counters.commands().await?;
     let before = h.cluster.watch.sample();
@@ -116,21 +152,12 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
     );
     let length = Duration::from_secs(args.duration);
     let run = match args.driver {
-        Driver::Builtin => post_for(h, args, &channels, &author, &content, length).await,
+        Driver::Builtin => post_for(h, args, &channels, &post, length).await,
         Driver::Wrk => {
-            let (api, channels) = (h.api.clone(), channels.clone());
-            let (author, content, concurrency) =
-                (author.clone(), content.clone(), args.concurrency);
+            let (api, channels, post) = (h.api.clone(), channels.clone(), post.clone());
+            let concurrency = args.concurrency;
             tokio::task::spawn_blocking(move || {
-                super::ceiling_wrk::post_for(
-                    api.base_url(),
-                    api.service_token(),
-                    concurrency,
-                    &channels,
-                    &author,
-                    &content,
-                    length,
-                )
+                super::ceiling_wrk::post_for(api.base_url(), &post, concurrency, &channels, length)
             })
             .await??
         }
@@ -142,6 +169,7 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
     let per_post = |seconds: f64| seconds * 1e6 / run.accepted.max(1) as f64;
     let mut result = CeilingResult {
         driver: args.driver,
+        poster: args.poster,
         concurrency: args.concurrency,
         seconds: run.seconds,
         accepted: run.accepted,
@@ -161,7 +189,11 @@ pub async fn run(h: &Harness, args: &CeilingArgs) -> anyhow::Result<CeilingResul
     };
     if args.benchmark_calls > 0 {
         eprintln!("ceiling: capturing one post's script call");
-        let call = capture_script_call(h, &channels[0], &author, &content).await?;
+        let id = h.id("captured", 0);
+        let captured = Arc::new(Post::new(args.poster, &token, &author, &content, Some(&id)));
+        let call = capture_script_call(h, &channels[0], &captured).await?;
+        let call = distinct_messages(&call, id.as_bytes());
+        replays_as_a_post(h.cluster.redis, &call).await?;
         eprintln!(
             "ceiling: redis-benchmark replays it {} times, {} at once",
             args.benchmark_calls, args.concurrency
@@ -186,8 +218,7 @@ async fn post_for(
     h: &Harness,
     args: &CeilingArgs,
     channels: &Arc<Vec<String>>,
-    author: &str,
-    content: &str,
+    post: &Arc<Post>,
     length: Duration,
 ) -> Posting {
     let started = Instant::now();
@@ -200,7 +231,7 @@ async fn post_for(
     let mut loops = JoinSet::new();
     for i in 0..args.concurrency {
         let (api, channels, shared) = (h.api.clone(), channels.clone(), shared.clone());
-        let (author, content) = (author.to_owned(), content.to_owned());
+        let post = post.clone();
         loops.spawn(async move {
             let (mut histogram, mut accepted) = (latency::histogram(), 0u64);
             let mut refused = BTreeMap::<u16, u64>::new();
@@ -209,7 +240,10 @@ async fn post_for(
                 let channel = &channels[n % channels.len()];
                 n += 1;
                 let sent = Instant::now();
-                match api.post_status(channel, &author, &content).await {
+                match api
+                    .post_status(channel, &post.authorization, &post.body)
+                    .await
+                {
                     201 => {
                         accepted += 1;
                         latency::record(&mut histogram, sent.elapsed().as_nanos() as u64);
@@ -240,19 +274,16 @@ async fn post_for(
 async fn capture_script_call(
     h: &Harness,
     channel: &str,
-    author: &str,
-    content: &str,
+    post: &Arc<Post>,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut monitor = RespConn::connect(h.cluster.redis).await?;
     monitor.command(&[b"MONITOR"]).await?;
     let post = {
-        let (api, channel, author, content) = (
-            h.api.clone(),
-            channel.to_owned(),
-            author.to_owned(),
-            content.to_owned(),
-        );
-        tokio::spawn(async move { api.post_status(&channel, &author, &content).await })
+        let (api, channel, post) = (h.api.clone(), channel.to_owned(), post.clone());
+        tokio::spawn(async move {
+            api.post_status(&channel, &post.authorization, &post.body)
+                .await
+        })
     };
     let call = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -340,11 +371,7 @@ async fn redis_benchmark(
         "1000000000",
     ]);
     use std::os::unix::ffi::OsStrExt;
-    command.args(
-        distinct_messages(call)
-            .iter()
-            .map(|a| std::ffi::OsStr::from_bytes(a)),
-    );
+    command.args(call.iter().map(|a| std::ffi::OsStr::from_bytes(a)));
     let output = command.output().await.context("run redis-benchmark")?;
     anyhow::ensure!(
         output.status.success(),
@@ -361,22 +388,36 @@ async fn redis_benchmark(
         .with_context(|| format!("no rate in redis-benchmark's output: {csv}"))
 }
 
-/// The call with its message id (the field the script's condition says must be absent, and
-/// the field it then writes) made `__rand_int__`, which redis-benchmark replaces with a random
-/// number in every call: replaying the same id would stop at the condition every time after
-/// the first, a cheaper path than a post takes.
-fn distinct_messages(call: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let id = call
-        .iter()
-        .position(|a| a == b"absent-field")
-        .and_then(|at| call.get(at + 2))
-        .cloned();
+/// The call with the captured post's message id `id` (the field a condition says must be
+/// absent, and the field the script then writes) made `__rand_int__`, which redis-benchmark
+/// replaces with a random number in every call: replaying the same id would stop at the
+/// condition every time after the first, a cheaper path than a post takes.
+fn distinct_messages(call: &[Vec<u8>], id: &[u8]) -> Vec<Vec<u8>> {
     call.iter()
-        .map(|a| match &id {
-            Some(id) if a == id => b"__rand_int__".to_vec(),
-            _ => a.clone(),
+        .map(|a| match a == id {
+            true => b"__rand_int__".to_vec(),
+            false => a.clone(),
         })
         .collect()
+}
+
+/// Runs `call` once with a fresh message id and checks that the script recorded a post (it
+/// answers the publication's position) rather than refusing it at a condition: the limit
+/// `redis-benchmark` reports is only a post's if every replay takes a post's path.
+async fn replays_as_a_post(redis: SocketAddr, call: &[Vec<u8>]) -> anyhow::Result<()> {
+    let fresh = format!("{}", std::process::id() as u64 * 1_000_000_007);
+    let once: Vec<&[u8]> = call
+        .iter()
+        .map(|a| match a.as_slice() {
+            b"__rand_int__" => fresh.as_bytes(),
+            other => other,
+        })
+        .collect();
+    let mut conn = RespConn::connect(redis).await?;
+    match conn.command(&once).await? {
+        crate::redis::Reply::Array(_) => Ok(()),
+        other => bail!("the captured script call, replayed, does not record a post: {other:?}"),
+    }
 }
 
 impl fmt::Display for CeilingResult {

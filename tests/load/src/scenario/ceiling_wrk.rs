@@ -4,7 +4,7 @@
 //! Redis side). A Lua script posts to the channels in turn and reports the
 //! counts, the statuses and the latency percentiles as one JSON line.
 
-use super::ceiling::Posting;
+use super::ceiling::{Post, Posting};
 use crate::latency::Latency;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
@@ -61,14 +61,12 @@ end
 /// children, see [`crate::procstat::own_cpu_seconds`]).
 pub fn post_for(
     base_url: &str,
-    service_token: &str,
+    post: &Post,
     concurrency: usize,
     channels: &[String],
-    author: &str,
-    content: &str,
     length: Duration,
 ) -> anyhow::Result<Posting> {
-    let script = script(service_token, channels, author, content);
+    let script = script(post, channels);
     let path = std::env::temp_dir().join(format!("loadgen-ceiling-{}.lua", std::process::id()));
     std::fs::write(&path, script).context("writing the wrk script")?;
     let child = Command::new("wrk")
@@ -99,19 +97,15 @@ pub fn post_for(
     summary(line)
 }
 
-/// The wrk script: posts `content` as `author` to `channels` in turn, with the service token.
-fn script(service_token: &str, channels: &[String], author: &str, content: &str) -> String {
+/// The wrk script: makes `post` to `channels` in turn.
+fn script(post: &Post, channels: &[String]) -> String {
     let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    let body = serde_json::json!({"content": content, "author_id": author}).to_string();
     let channels: Vec<String> = channels.iter().map(|c| quoted(c)).collect();
     // Generated ids first and the content last, so that nothing inserted is replaced again.
     SCRIPT
         .replace("__CHANNELS__", &format!("{{{}}}", channels.join(",")))
-        .replace(
-            "__AUTHORIZATION__",
-            &quoted(&format!("Bearer {service_token}")),
-        )
-        .replace("__BODY__", &quoted(&body))
+        .replace("__AUTHORIZATION__", &quoted(&post.authorization))
+        .replace("__BODY__", &quoted(&post.body))
 }
 
 /// The posting window as the script's `done` reports it: 201s are accepted, other statuses
@@ -154,12 +148,14 @@ fn summary(line: &str) -> anyhow::Result<Posting> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ceiling::Poster;
     use super::*;
 
     #[test]
     fn the_script_lists_the_channels_as_one_lua_table_of_strings() {
         let channels = ["c1".to_owned(), "c2".to_owned()];
-        let script = script("tok", &channels, "u1", "hi \"there\"");
+        let post = Post::new(Poster::Service, "tok", "u1", "hi \"there\"", None);
+        let script = script(&post, &channels);
         assert!(
             script.contains("local channels = {\"c1\",\"c2\"}\n"),
             "{script}"
