@@ -71,7 +71,7 @@ impl FromRequestParts<AppState> for TokenUser {
 }
 
 fn verify_user(state: &AppState, token: &str) -> Result<User, ApiError> {
-    state.verifier.verify(token).map_err(|error| {
+    state.tokens.verify(token).map_err(|error| {
         tracing::debug!(error = %error, "rejected a token");
         ApiError::Unauthorized("invalid or expired token")
     })

@@ -19,6 +19,7 @@ mod quiet;
 mod rate;
 mod routes;
 mod state;
+mod tokens;
 mod validate;
 
 pub use config::Config;

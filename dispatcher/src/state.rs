@@ -3,6 +3,7 @@
 //! every request, and a clone of the parts themselves (a kilobyte, dozens of reference counts
 //! and the verifier's key and sets) was a measured share of a post's CPU.
 
+use crate::tokens::VerifiedTokens;
 use crate::{config::Config, metrics::Metrics};
 use anyhow::Context;
 use shared::{auth::JwtVerifier, broker::Broker};
@@ -13,7 +14,7 @@ pub struct AppState(Arc<Parts>);
 
 pub struct Parts {
     pub broker: Broker,
-    pub verifier: JwtVerifier,
+    pub tokens: VerifiedTokens,
     pub service_tokens: Arc<[String]>,
     pub config: Arc<Config>,
     pub metrics: Metrics,
@@ -35,7 +36,7 @@ impl AppState {
             rate_limits,
             cors,
             broker,
-            verifier,
+            tokens: VerifiedTokens::new(verifier),
             service_tokens: config.effective_service_tokens().into(),
             config: Arc::new(config),
             metrics,

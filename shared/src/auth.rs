@@ -12,7 +12,25 @@ pub struct Claims {
     pub sub: String,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// A verified token's user and the window in which the token is valid (Unix seconds: from
+/// `not_before`, before `expires`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub user: User,
+    pub not_before: u64,
+    pub expires: u64,
+}
+
+impl Verified {
+    /// Whether the token is still valid at `now` (Unix seconds).
+    pub fn valid_at(&self, now: u64) -> bool {
+        self.not_before <= now && now < self.expires
+    }
 }
 
 /// An authenticated user.
@@ -41,6 +59,11 @@ pub enum KeyError {
     Pem(#[from] jsonwebtoken::errors::Error),
     #[error("set either a JWT secret or a public key file")]
     Missing,
+}
+
+/// The time tokens are checked against: Unix seconds.
+pub fn unix_now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
 }
 
 /// Validates user tokens. Cheap to clone.
@@ -85,12 +108,21 @@ impl JwtVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<User, AuthError> {
+        self.verify_window(token).map(|verified| verified.user)
+    }
+
+    /// [`Self::verify`], with the window in which the token stays valid.
+    pub fn verify_window(&self, token: &str) -> Result<Verified, AuthError> {
         let (key, validation) = &*self.inner;
-        let data = jsonwebtoken::decode::<Claims>(token, key, validation)?;
-        let id = Id::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)?;
-        Ok(User {
-            id,
-            name: data.claims.name,
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)?.claims;
+        let id = Id::parse(&claims.sub).map_err(|_| AuthError::BadSubject)?;
+        Ok(Verified {
+            user: User {
+                id,
+                name: claims.name,
+            },
+            not_before: claims.nbf.unwrap_or(0),
+            expires: claims.exp,
         })
     }
 }
@@ -100,6 +132,7 @@ pub fn mint_hs256(secret: &[u8], user: &str, name: Option<&str>, ttl_secs: u64) 
     let claims = Claims {
         sub: user.to_owned(),
         exp: jsonwebtoken::get_current_timestamp() + ttl_secs,
+        nbf: None,
         name: name.map(str::to_owned),
     };
     jsonwebtoken::encode(
