@@ -184,6 +184,7 @@ async fn seed_demo(broker: &Broker) -> anyhow::Result<()> {
             channel: id,
             user: Id::parse("2")?,
             role: Role::Member,
+            existing: false,
         })
         .await?;
     broker.set_username(&alice, "alice").await?;

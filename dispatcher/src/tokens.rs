@@ -4,8 +4,9 @@
 //! only after it verified, under its exact text, with the window in which it is valid; outside
 //! that window it is verified again, and the verifier refuses it. A refused token is never
 //! remembered. The keys do not change while the process runs, so nothing remembered can
-//! outlive them. Bounded by the bytes it holds, least recently used out first (Envoy's JWT
-//! filter keeps the same kind of cache, `jwt_cache_config`).
+//! outlive them. Bounded by the bytes it holds (about: each entry counts its token, its name
+//! and [`ENTRY_BYTES`]); the rarely used go first (quick_cache's S3-FIFO eviction). Envoy's JWT
+//! filter keeps the same kind of cache (`jwt_cache_config`).
 
 use quick_cache::{Weighter, sync::Cache};
 use shared::auth::{AuthError, JwtVerifier, User, Verified, unix_now};

@@ -11,8 +11,9 @@ use std::sync::Arc;
 pub struct Claims {
     pub sub: String,
     pub exp: u64,
+    /// Read as a number, whole or not (jsonwebtoken's own check accepts both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
+    pub nbf: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -121,7 +122,8 @@ impl JwtVerifier {
                 id,
                 name: claims.name,
             },
-            not_before: claims.nbf.unwrap_or(0),
+            // Rounded up: never earlier than the token says.
+            not_before: claims.nbf.map_or(0, |nbf| nbf.ceil() as u64),
             expires: claims.exp,
         })
     }
@@ -174,6 +176,17 @@ mod tests {
         assert!(verifier.verify(&later).is_err(), "nbf an hour ahead");
         let now = token_with(Header::new(Algorithm::HS256), &claims(exp_in(-1)), SECRET);
         assert!(verifier.verify(&now).is_ok(), "nbf just passed");
+    }
+
+    #[test]
+    fn reads_a_fractional_nbf_and_rounds_its_window_up() {
+        let verifier = JwtVerifier::hs256(SECRET);
+        let (nbf, exp) = (exp_in(-10) as f64 + 0.5, exp_in(60));
+        let claims = serde_json::json!({"sub": "42", "exp": exp, "nbf": nbf});
+        let token = token_with(Header::new(Algorithm::HS256), &claims, SECRET);
+        let verified = verifier.verify_window(&token).unwrap();
+        assert_eq!(verified.not_before, nbf.ceil() as u64);
+        assert_eq!(verified.expires, exp as u64);
     }
 
     #[test]

@@ -170,10 +170,11 @@ async fn membership_bans_and_read_access() {
             .unwrap();
         let room = Room::Channel(c.clone());
         assert!(!broker.may_read(&room, &u).await.unwrap());
-        let set = |role| Change::SetMember {
+        let set = |role, existing| Change::SetMember {
             channel: c.clone(),
             user: u.clone(),
             role,
+            existing,
         };
         let (ban, unban) = (
             Change::Ban {
@@ -190,8 +191,8 @@ async fn membership_bans_and_read_access() {
             user: u.clone(),
         };
 
-        broker.apply(&set(Role::Member)).await.unwrap();
-        broker.apply(&set(Role::Moderator)).await.unwrap();
+        broker.apply(&set(Role::Member, false)).await.unwrap();
+        broker.apply(&set(Role::Moderator, true)).await.unwrap();
         assert_eq!(
             broker.standing(&c, &u).await.unwrap().role,
             Some(Role::Moderator)
@@ -209,6 +210,10 @@ async fn membership_bans_and_read_access() {
             "a ban removes membership"
         );
         assert!(!broker.may_read(&room, &u).await.unwrap());
+        assert!(
+            !broker.apply(&set(Role::Member, false)).await.unwrap(),
+            "a banned user does not join"
+        );
 
         assert!(broker.apply(&unban).await.unwrap());
         assert!(
@@ -220,12 +225,17 @@ async fn membership_bans_and_read_access() {
             "unbanned is not a member again"
         );
 
-        broker.apply(&set(Role::Member)).await.unwrap();
+        broker.apply(&set(Role::Member, false)).await.unwrap();
         assert!(broker.apply(&remove).await.unwrap());
         assert!(
             !broker.apply(&remove).await.unwrap(),
             "not a member: refused"
         );
+        assert!(
+            !broker.apply(&set(Role::Moderator, true)).await.unwrap(),
+            "a role change does not bring a removed member back"
+        );
+        assert_eq!(broker.standing(&c, &u).await.unwrap().role, None);
     })
     .await;
 }
@@ -268,6 +278,7 @@ async fn a_change_and_its_events_are_one_step_and_a_refused_change_publishes_not
                 channel: c.clone(),
                 user: u.clone(),
                 role: Role::Member,
+                existing: false,
             })
             .await
             .unwrap();
@@ -405,6 +416,7 @@ async fn a_post_is_refused_for_the_first_condition_that_fails() {
             channel: c.clone(),
             user: author.clone(),
             role: Role::Member,
+            existing: false,
         };
         let ban = Change::Ban {
             channel: c.clone(),
@@ -453,6 +465,16 @@ async fn a_post_is_refused_for_the_first_condition_that_fails() {
             "banned before not a member, before the parent"
         );
         assert_eq!(broker.message_author(&c, &id("m3")).await.unwrap(), None);
+        assert_eq!(
+            refusal(post("m2", Some("m0"), false)).await,
+            Some(Refusal::NoMessage),
+            "the parent before the id"
+        );
+        assert_eq!(
+            refusal(post("m3", None, false)).await,
+            None,
+            "a service's post is not checked against bans"
+        );
     })
     .await;
 }

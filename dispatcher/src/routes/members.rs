@@ -8,7 +8,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
     acl::{Role, Standing},
-    broker::Change,
+    broker::{Change, Refusal},
     event::{Event, Member, MemberRoleUpdated},
     id::Id,
     room::Room,
@@ -153,6 +153,7 @@ pub async fn add(
         channel: channel_id.clone(),
         user: user_id.clone(),
         role,
+        existing: previous.is_some(),
     };
     let status = match previous {
         None => {
@@ -167,7 +168,7 @@ pub async fn add(
             state
                 .commit(Some(&change), vec![(room, event), own])
                 .await?
-                .map_err(|_deleted| ApiError::NotFound("channel"))?;
+                .map_err(refused)?;
             StatusCode::CREATED
         }
         Some(old) if old != role => {
@@ -175,7 +176,7 @@ pub async fn add(
             state
                 .commit(Some(&change), vec![(room, event)])
                 .await?
-                .map_err(|_deleted| ApiError::NotFound("channel"))?;
+                .map_err(refused)?;
             StatusCode::OK
         }
         Some(_) => StatusCode::OK,
@@ -210,12 +211,13 @@ pub async fn set_role(
         channel: channel_id.clone(),
         user: user_id.clone(),
         role: body.role,
+        existing: true,
     };
     let room = Room::Channel(channel_id.clone());
     state
         .commit(Some(&change), vec![(room, event)])
         .await?
-        .map_err(|_deleted| ApiError::NotFound("channel"))?;
+        .map_err(refused)?;
     Ok(Json(Membership {
         channel_id,
         user_id,
@@ -351,6 +353,23 @@ mod tests {
                 admission(&actor, &target, role, true, OUTSIDER).unwrap(),
                 Admission::Moderated
             );
+        }
+    }
+}
+
+/// The answer to a membership change the commit refused: the state moved since it was read
+/// (the channel deleted, the user banned before joining, or removed before a role change).
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NoChannel => ApiError::NotFound("channel"),
+        Refusal::Banned => ApiError::Banned,
+        Refusal::NotMember => ApiError::NotFound("member"),
+        // Not conditions of a membership change: the broker's fault.
+        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage => {
+            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                key: "commit".into(),
+                detail: format!("a membership change refused as {refusal:?}"),
+            })
         }
     }
 }

@@ -32,8 +32,15 @@ pub enum Change {
     },
     /// Forgets a message. Refused: no such message.
     ForgetMessage { channel: Id, message: Id },
-    /// Sets a member's role, adding them if needed. Refused: the channel does not exist.
-    SetMember { channel: Id, user: Id, role: Role },
+    /// Sets a user's role in the channel. `existing`: a member's role changes, refused when
+    /// the user is no longer a member (a kick or a ban came first); otherwise the user joins,
+    /// refused when banned meanwhile. Refused first when the channel does not exist.
+    SetMember {
+        channel: Id,
+        user: Id,
+        role: Role,
+        existing: bool,
+    },
     /// Removes a member. Refused: not a member.
     RemoveMember { channel: Id, user: Id },
     /// Bans a user, which also removes their membership. Banning again is allowed. Refused:

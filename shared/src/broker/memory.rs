@@ -448,9 +448,19 @@ fn check(s: &State, change: &Change) -> Result<(), Refusal> {
             holds(is_member(channel, user), Refusal::NotMember)
         }
         Change::Unban { channel, user } => holds(is_banned(channel, user), Refusal::NotBanned),
-        Change::SetMember { channel, .. } | Change::Ban { channel, .. } => {
-            holds(channel_exists(channel), Refusal::NoChannel)
+        Change::SetMember {
+            channel,
+            user,
+            existing,
+            ..
+        } => {
+            holds(channel_exists(channel), Refusal::NoChannel)?;
+            match existing {
+                true => holds(is_member(channel, user), Refusal::NotMember),
+                false => holds(!is_banned(channel, user), Refusal::Banned),
+            }
         }
+        Change::Ban { channel, .. } => holds(channel_exists(channel), Refusal::NoChannel),
         Change::DeleteChannel(_) => Ok(()),
     }
 }
@@ -493,6 +503,7 @@ fn apply(s: &mut State, change: &Change) {
             channel,
             user,
             role,
+            ..
         } => {
             s.members
                 .entry(channel.clone())

@@ -164,10 +164,22 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             channel,
             user,
             role,
+            existing,
         } => Plan {
-            // Not a deleted channel's members brought back by a racing join.
-            keys: vec![keys.members(channel), keys.channel(channel)],
-            conditions: vec![("present-key", 1, String::new(), Refusal::NoChannel)],
+            // Not a deleted channel's members brought back by a racing join, nor a kicked
+            // member by a racing role change, nor a banned user let in by a racing join.
+            keys: vec![
+                keys.members(channel),
+                keys.channel(channel),
+                keys.bans(channel),
+            ],
+            conditions: vec![
+                ("present-key", 1, String::new(), Refusal::NoChannel),
+                match existing {
+                    true => ("present-field", 0, s(user), Refusal::NotMember),
+                    false => ("absent-field", 2, s(user), Refusal::Banned),
+                },
+            ],
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
         },
         Change::RemoveMember { channel, user } => Plan {
