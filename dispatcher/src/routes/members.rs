@@ -278,6 +278,23 @@ fn role_updated(channel: &Id, user: &Id, username: Option<String>, role: Role) -
     })
 }
 
+/// The answer to a membership change the commit refused: the state moved since it was read
+/// (the channel deleted, the user banned before joining, or removed before a role change).
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NoChannel => ApiError::NotFound("channel"),
+        Refusal::Banned => ApiError::Banned,
+        Refusal::NotMember => ApiError::NotFound("member"),
+        // Not conditions of a membership change: the broker's fault.
+        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage => {
+            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                key: "commit".into(),
+                detail: format!("a membership change refused as {refusal:?}"),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,23 +370,6 @@ mod tests {
                 admission(&actor, &target, role, true, OUTSIDER).unwrap(),
                 Admission::Moderated
             );
-        }
-    }
-}
-
-/// The answer to a membership change the commit refused: the state moved since it was read
-/// (the channel deleted, the user banned before joining, or removed before a role change).
-fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::NoChannel => ApiError::NotFound("channel"),
-        Refusal::Banned => ApiError::Banned,
-        Refusal::NotMember => ApiError::NotFound("member"),
-        // Not conditions of a membership change: the broker's fault.
-        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage => {
-            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
-                key: "commit".into(),
-                detail: format!("a membership change refused as {refusal:?}"),
-            })
         }
     }
 }
