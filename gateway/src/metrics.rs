@@ -28,6 +28,8 @@ pub struct Metrics {
     pub broker_reconnects: IntCounter,
     pub upgrades_refused: IntCounterVec,
     pub heap_trims: IntCounter,
+    /// Read from the allocator at every scrape.
+    heap: IntGaugeVec,
     pub events_repeated: IntCounter,
     pub events_refilled: IntCounter,
     pub stream_gaps: IntCounterVec,
@@ -131,6 +133,11 @@ impl Metrics {
                 "Times the node gave freed heap back to the system after its sessions fell (malloc_trim).",
             )
             .unwrap(),
+            heap: IntGaugeVec::new(
+                Opts::new("gateway_heap_bytes", "The allocator's heap at the scrape, by kind: in_use (allocated and not freed), held_free (free chunks in the allocator's arenas, including those a trim gave back)."),
+                &["kind"],
+            )
+            .unwrap(),
             upgrades_refused: IntCounterVec::new(
                 Opts::new("gateway_upgrades_refused_total", "WebSocket upgrades refused before a session, by reason (origin, sockets_per_user, sockets_per_ip, ip_rate)."),
                 &["reason"],
@@ -183,6 +190,7 @@ impl Metrics {
             Box::new(self.broker_reconnects.clone()),
             Box::new(self.upgrades_refused.clone()),
             Box::new(self.heap_trims.clone()),
+            Box::new(self.heap.clone()),
             Box::new(self.events_repeated.clone()),
             Box::new(self.events_refilled.clone()),
             Box::new(self.stream_gaps.clone()),
@@ -194,6 +202,14 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        if let Some(heap) = crate::trim::heap() {
+            let set = |kind: &str, bytes: u64| {
+                let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+                self.heap.with_label_values(&[kind]).set(bytes);
+            };
+            set("in_use", heap.in_use);
+            set("held_free", heap.held_free);
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -1,6 +1,7 @@
 //! Giving back a map's memory once it has emptied. A `HashMap` keeps the capacity of its
 //! largest size: a node that once held 10,000 sessions would keep tables for 10,000 in the
-//! hub, the subscription set and the live-state index forever. The tables that follow the
+//! hub (its rooms, each room's members and catch-up seats, its sessions), the stream
+//! positions, the subscription set and the live-state index forever. The tables that follow the
 //! number of sessions or rooms shrink when they fall below a quarter of their capacity, to
 //! twice their size (amortized O(1) per removal: a shrink follows many removals).
 

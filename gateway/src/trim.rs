@@ -4,7 +4,8 @@
 //! When the node's sessions have fallen by a tenth (and at least [`MIN_FALL`]) since the
 //! last trim, `malloc_trim(0)` hands every free page back, and once more a tick later (a
 //! closed session's task frees its buffers after it has left the count). A trim walks the
-//! arenas (a few milliseconds for a large heap), so it runs at most every [`EVERY`].
+//! arenas (a few milliseconds for a large heap), so it runs at most every [`EVERY`]. The
+//! allocator's own account ([`heap`]) is exported as `gateway_heap_bytes` at each scrape.
 
 use crate::node::Node;
 use std::{sync::Arc, time::Duration};
@@ -51,3 +52,45 @@ fn release_free_heap() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_heap() {}
+
+/// What the allocator holds, in bytes.
+pub struct Heap {
+    /// Handed out to the program and not freed (arenas and large mapped blocks).
+    pub in_use: u64,
+    /// Free chunks in the allocator's arenas, including those whose pages a trim already
+    /// gave back to the system.
+    pub held_free: u64,
+}
+
+/// The allocator's own account (glibc's `mallinfo2`); None where there is none.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn heap() -> Option<Heap> {
+    // SAFETY: mallinfo2 only reads the allocator's statistics (under its own locks).
+    let info = unsafe { libc::mallinfo2() };
+    Some(Heap {
+        in_use: (info.uordblks + info.hblkhd) as u64,
+        held_free: info.fordblks as u64,
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap() -> Option<Heap> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_account_sees_what_the_program_holds() {
+        let before = heap().expect("glibc keeps an account").in_use;
+        let held = std::hint::black_box(vec![7u8; 8 << 20]);
+        let during = heap().unwrap().in_use;
+        assert!(
+            during >= before + (6 << 20),
+            "8 MiB held: {before} -> {during}"
+        );
+        drop(held);
+    }
+}

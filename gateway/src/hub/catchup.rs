@@ -14,6 +14,7 @@
 use crate::{
     dialect::{Inbound, Rendered},
     session::{ConnId, Delivery, Frame, MemberRef, Outbound, Stamp},
+    sparse::ShrinkWhenSparse,
 };
 use bytes::Bytes;
 use shared::history::Position;
@@ -119,7 +120,9 @@ impl CatchingUp {
     }
 
     pub fn drop_seat(&self, conn: ConnId) {
-        self.lock().map.remove(&conn);
+        let mut seats = self.lock();
+        seats.map.remove(&conn);
+        seats.map.shrink_when_sparse();
     }
 
     /// Queues the frames held for `conn` past `covered_to` (the history read delivered the

@@ -231,6 +231,7 @@ impl Hub {
             return false;
         };
         let removed = entry.members.remove(&conn).is_some();
+        entry.members.shrink_when_sparse();
         if let Some(held) = &entry.catching_up {
             held.drop_seat(conn);
         }
@@ -271,6 +272,7 @@ impl Hub {
                 held.drop_seat(m.conn);
             }
         }
+        entry.members.shrink_when_sparse();
         if entry.members.is_empty() {
             rooms.remove(room);
             rooms.shrink_when_sparse();

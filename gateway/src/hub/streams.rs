@@ -4,6 +4,7 @@
 //! before going on. An event at or below the last offset is a repeat (a refill overlapping
 //! live traffic) and is dropped. Only the fan-out task touches this, so it needs no lock.
 
+use crate::sparse::ShrinkWhenSparse;
 use std::collections::HashMap;
 
 /// Where one room's stream stands on this node.
@@ -87,6 +88,7 @@ impl Streams {
     /// Stops tracking a room (no local socket is in it any more).
     pub fn forget(&mut self, room: &str) {
         self.rooms.remove(room);
+        self.rooms.shrink_when_sparse();
     }
 
     /// Every tracked room with its generation, last offset and epoch.
