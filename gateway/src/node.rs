@@ -40,7 +40,7 @@ pub struct Node {
     /// own permits, so that they never wait behind presence and voice clears.
     pub endings: Endings,
     /// Permits for greeting new sessions (their automatic rooms, READY and what it reads from
-    /// Redis): a burst of connects greets [`GREETINGS_IN_FLIGHT`] at a time, the others wait
+    /// Redis; Lanyard's first INIT_STATE): a burst of connects greets [`GREETINGS_IN_FLIGHT`] at a time, the others wait
     /// with only their socket's task allocated, which keeps the node's memory peak (and what
     /// the allocator keeps of it afterwards) down.
     pub greetings: tokio::sync::Semaphore,

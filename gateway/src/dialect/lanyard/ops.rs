@@ -86,6 +86,13 @@ impl Codec for LanyardCodec {
                 if first {
                     session.outbound().hold();
                 }
+                // The first INIT_STATE is this dialect's greeting: it waits for a permit as
+                // the other dialects' READY does (the semaphore is never closed).
+                let node = session.node().clone();
+                let _permit = match first {
+                    true => node.greetings.acquire().await.ok(),
+                    false => None,
+                };
                 match presence::follow(session, target).await {
                     Ok(initial) if first => {
                         session.send_ahead([frames::init_state(render::initial(initial))])
