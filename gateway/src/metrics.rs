@@ -28,7 +28,7 @@ pub struct Metrics {
     pub broker_reconnects: IntCounter,
     pub upgrades_refused: IntCounterVec,
     pub heap_trims: IntCounter,
-    /// Read from the allocator at every scrape.
+    /// The allocator's account, sampled by the trim loop ([`Metrics::set_heap`]).
     heap: IntGaugeVec,
     pub events_repeated: IntCounter,
     pub events_refilled: IntCounter,
@@ -134,7 +134,7 @@ impl Metrics {
             )
             .unwrap(),
             heap: IntGaugeVec::new(
-                Opts::new("gateway_heap_bytes", "The allocator's heap at the scrape, by kind: in_use (allocated and not freed), held_free (free chunks in the allocator's arenas, including those a trim gave back)."),
+                Opts::new("gateway_heap_bytes", "The allocator's heap (sampled every 5 s), by kind: in_use (allocated and not freed), held_free (free chunks in the allocator's arenas, including those a trim gave back)."),
                 &["kind"],
             )
             .unwrap(),
@@ -201,15 +201,17 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// Records the allocator's account (see [`crate::trim::heap`]).
+    pub fn set_heap(&self, heap: &crate::trim::Heap) {
+        let set = |kind: &str, bytes: u64| {
+            let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+            self.heap.with_label_values(&[kind]).set(bytes);
+        };
+        set("in_use", heap.in_use);
+        set("held_free", heap.held_free);
+    }
+
     pub fn render(&self) -> String {
-        if let Some(heap) = crate::trim::heap() {
-            let set = |kind: &str, bytes: u64| {
-                let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-                self.heap.with_label_values(&[kind]).set(bytes);
-            };
-            set("in_use", heap.in_use);
-            set("held_free", heap.held_free);
-        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -32,9 +32,9 @@ pub enum Change {
     },
     /// Forgets a message. Refused: no such message.
     ForgetMessage { channel: Id, message: Id },
-    /// Sets a user's role in the channel. `existing`: a member's role changes, refused when
-    /// the user is no longer a member (a kick or a ban came first); otherwise the user joins,
-    /// refused when banned meanwhile. Refused first when the channel does not exist.
+    /// Sets a user's role in the channel: a join, or with `existing` a member's role change.
+    /// Refused, in this order: the channel does not exist; the user is banned; with
+    /// `existing`, the user is no longer a member (a kick came first).
     SetMember {
         channel: Id,
         user: Id,

@@ -455,10 +455,8 @@ fn check(s: &State, change: &Change) -> Result<(), Refusal> {
             ..
         } => {
             holds(channel_exists(channel), Refusal::NoChannel)?;
-            match existing {
-                true => holds(is_member(channel, user), Refusal::NotMember),
-                false => holds(!is_banned(channel, user), Refusal::Banned),
-            }
+            holds(!is_banned(channel, user), Refusal::Banned)?;
+            holds(!*existing || is_member(channel, user), Refusal::NotMember)
         }
         Change::Ban { channel, .. } => holds(channel_exists(channel), Refusal::NoChannel),
         Change::DeleteChannel(_) => Ok(()),

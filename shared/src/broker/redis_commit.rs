@@ -173,13 +173,17 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
                 keys.channel(channel),
                 keys.bans(channel),
             ],
-            conditions: vec![
-                ("present-key", 1, String::new(), Refusal::NoChannel),
-                match existing {
-                    true => ("present-field", 0, s(user), Refusal::NotMember),
-                    false => ("absent-field", 2, s(user), Refusal::Banned),
-                },
-            ],
+            conditions: match existing {
+                true => vec![
+                    ("present-key", 1, String::new(), Refusal::NoChannel),
+                    ("absent-field", 2, s(user), Refusal::Banned),
+                    ("present-field", 0, s(user), Refusal::NotMember),
+                ],
+                false => vec![
+                    ("present-key", 1, String::new(), Refusal::NoChannel),
+                    ("absent-field", 2, s(user), Refusal::Banned),
+                ],
+            },
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
         },
         Change::RemoveMember { channel, user } => Plan {
