@@ -111,6 +111,11 @@ impl WsClient {
         self.send(Message::binary(bytes.into())).await
     }
 
+    /// A WebSocket ping (the server's pong is skipped by the `recv` methods).
+    pub async fn send_ping(&mut self, data: &'static [u8]) {
+        self.send(Message::Ping(data.into())).await
+    }
+
     /// Like [`Self::send_text`], but returns the error instead of panicking: for floods the
     /// server may cut short by closing the socket.
     pub async fn try_send_text(&mut self, s: &str) -> Result<(), tungstenite::Error> {

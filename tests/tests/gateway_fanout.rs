@@ -307,3 +307,36 @@ async fn a_burst_reaches_every_socket_whole_and_in_order() {
         }
     }
 }
+
+/// A frame the kernel takes only part of (the client is not reading) keeps its rest at the
+/// node, ahead of everything else (README.md "Architecture"): once the client reads again, it
+/// gets every event whole and in order, however the frames were cut, with the node's answers
+/// to the pings it sent meanwhile between them.
+#[tokio::test]
+async fn a_client_that_pauses_reading_gets_every_large_event_whole_and_in_order() {
+    let stack = Stack::start();
+    let gateway = stack.gateway("gw-pause", &["--outbound-queue", "1024"]);
+    let mut paused = NativeClient::connect(&gateway, "pause1").await;
+    let mut publisher = Publisher::connect(&stack.redis);
+    // 400 events of 60 KB: far more than the kernel buffers of both ends hold.
+    const EVENTS: u64 = 400;
+    let pad = "p".repeat(60_000);
+    for label in 1..=EVENTS {
+        let event = json!({"type": "MARKER", "data": {"label": label, "pad": pad}});
+        publisher.publish("global", &event);
+        if label % 100 == 0 {
+            paused.send_ping(b"still here").await;
+        }
+    }
+    // The client reads only now.
+    for label in 1..=EVENTS {
+        let frame = paused.recv_json().await;
+        assert_eq!(frame["data"]["label"], label);
+        assert_eq!(frame["data"]["pad"].as_str().map(str::len), Some(pad.len()));
+    }
+    let written = metric(&gateway.http_url(), "gateway_events_written_through_total").await;
+    assert!(
+        written.is_some_and(|n| n > 0.0),
+        "the first events were written straight in: {written:?}"
+    );
+}

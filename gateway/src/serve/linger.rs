@@ -8,14 +8,16 @@
 //! makes the kernel answer with a reset: the client sees 1006 instead of the close code,
 //! loses the frames answered before it, cannot tell why it was dropped, and reconnects at once.
 
+use super::wire::Wire;
 use std::{
     io,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
 
@@ -23,27 +25,22 @@ use tokio::{
 pub const LINGER: Duration = Duration::from_secs(2);
 
 /// A client connection that lingers when dropped (see the module docs). It reads and writes
-/// exactly as the `TcpStream` it wraps.
+/// its [`Wire`], which the session's fan-out shares.
 pub struct Lingering {
-    /// Taken by the drop.
-    tcp: Option<TcpStream>,
+    wire: Arc<Wire>,
 }
 
 impl Lingering {
-    pub fn new(tcp: TcpStream) -> Self {
-        Lingering { tcp: Some(tcp) }
-    }
-
-    fn tcp(&mut self) -> Pin<&mut TcpStream> {
-        Pin::new(self.tcp.as_mut().expect("only the drop takes the stream"))
+    pub fn new(wire: Arc<Wire>) -> Self {
+        Lingering { wire }
     }
 }
 
 impl Drop for Lingering {
     fn drop(&mut self) {
         // Outside a runtime (the node is stopping) there is no one to linger: close at once.
-        if let (Some(tcp), Ok(runtime)) = (self.tcp.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(linger(tcp));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(self.wire.clone()));
         }
     }
 }
@@ -55,7 +52,7 @@ pub async fn answer_and_close(mut tcp: TcpStream, answer: &'static [u8]) {
     if let Ok(Ok(())) = tokio::time::timeout(LINGER, request_head(&mut tcp)).await {
         // A fresh socket's send buffer takes the whole answer at once.
         let _ = tcp.try_write(answer);
-        linger(tcp).await;
+        linger(Wire::new(tcp)).await;
     }
 }
 
@@ -82,53 +79,56 @@ async fn request_head(tcp: &mut TcpStream) -> io::Result<()> {
 
 /// Shuts down the write side, then discards input until the client closes its side, the
 /// connection fails, or [`LINGER`] has passed.
-async fn linger(mut tcp: TcpStream) {
-    if tcp.shutdown().await.is_err() {
+async fn linger(wire: Arc<Wire>) {
+    if wire.shutdown_write().is_err() {
         return;
     }
     let drain = async {
         let mut scratch = [0u8; 4096];
-        while let Ok(1..) = tcp.read(&mut scratch).await {}
+        while let Ok(1..) = wire.discard_input(&mut scratch).await {}
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 impl AsyncRead for Lingering {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.tcp().poll_read(cx, buf)
+        self.wire.poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Lingering {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.tcp().poll_write(cx, buf)
+        self.wire.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.tcp().poll_write_vectored(cx, bufs)
+        self.wire.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.as_ref().is_some_and(|tcp| tcp.is_write_vectored())
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tcp().poll_flush(cx)
+    /// Finishes what is left of a frame written straight in (a TCP stream has no buffer of
+    /// its own to flush).
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.wire.poll_unsent(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tcp().poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.wire.poll_unsent(cx))?;
+        Poll::Ready(self.wire.shutdown_write())
     }
 }

@@ -6,6 +6,9 @@
 //! a lingering close (see [`linger`]), so that a client dropped for a limit reads its close code.
 
 mod linger;
+mod wire;
+
+pub use wire::{Kind, Sent, Wire};
 
 use crate::node::Node;
 use axum::{
@@ -56,18 +59,22 @@ pub async fn run(listener: TcpListener, router: Router, node: Arc<Node>) {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
+        // Shared by hyper (through `Lingering`) and, once upgraded, the session's fan-out.
+        let wire = Wire::new(tcp);
+        let extension = wire.clone();
         let service = router
             .clone()
             .map_request(move |request: Request<Incoming>| {
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(extension.clone());
                 request
             });
         tokio::spawn(async move {
             // hyper's timer starts with the first byte: a connection that sends none is
             // dropped here after the same time.
             let mut first = [0u8; 1];
-            match tokio::time::timeout(handshake_timeout, tcp.peek(&mut first)).await {
+            match tokio::time::timeout(handshake_timeout, wire.peek(&mut first)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
@@ -78,7 +85,7 @@ pub async fn run(listener: TcpListener, router: Router, node: Arc<Node>) {
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(handshake_timeout);
-            let io = TokioIo::new(linger::Lingering::new(tcp));
+            let io = TokioIo::new(linger::Lingering::new(wire));
             let served = builder
                 .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
                 .await;

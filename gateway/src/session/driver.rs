@@ -8,12 +8,17 @@ use super::{
     outbound::OutboundQueue,
     pump::{Encoder, Pump},
 };
-use crate::config::Limits;
+use crate::{config::Limits, serve::Wire};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use governor::{Quota, RateLimiter, clock::QuantaClock, state::InMemoryState, state::NotKeyed};
 use shared::Room;
-use std::{future::Future, num::NonZeroU32, sync::LazyLock, time::Duration};
+use std::{
+    future::Future,
+    num::NonZeroU32,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 use tokio::time::{Instant, sleep};
 use tracing::Instrument;
 
@@ -72,6 +77,7 @@ pub trait Codec: Send {
 #[allow(clippy::manual_async_fn)] // on purpose: see the comment in the body
 pub fn run<C: Codec>(
     socket: Box<WebSocket>,
+    wire: Option<Arc<Wire>>,
     mut session: Session,
     queue: OutboundQueue,
     mut codec: C,
@@ -91,7 +97,7 @@ pub fn run<C: Codec>(
             .connections_open
             .with_label_values(&format)
             .inc();
-        let mut pump = Pump::new(socket, &queue, codec.encoder());
+        let mut pump = Pump::new(socket, wire, &queue, codec.encoder());
         let rate = limiter(limits.frames_per_second, Duration::from_secs(1), 2);
         let minute = C::frames_per_minute(limits)
             .filter(|&n| n > 0)

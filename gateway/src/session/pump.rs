@@ -10,6 +10,12 @@
 //! it, the kernel's buffer is full, frames are queued). Order and the slow-consumer rule are
 //! the queue's.
 //!
+//! On a socket the node accepted itself, the fan-out's frame goes from the session's encoder
+//! straight to the kernel ([`crate::serve::Wire`]): one `send()` of the frame's header and
+//! body, without tungstenite's and hyper's write paths, whenever those have nothing buffered
+//! (a frame the socket's task wrote through them is flushed, and no reply to a client's ping
+//! or close may be waiting in tungstenite).
+//!
 //! Whoever writes numbers the frames it writes (the session's `seq`, stamped into each frame by the
 //! dialect) and remembers, per room, the last event with history it wrote: what a resumed
 //! session starts from.
@@ -18,6 +24,7 @@ use super::{
     Frame, Stamp,
     outbound::{CloseSignal, Next, OutboundQueue},
 };
+use crate::serve::{Kind, Sent, Wire};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::{
@@ -103,6 +110,9 @@ struct Open {
     /// Boxed: the WebSocket is large (~370 bytes) and moved through several futures on its
     /// way here, each of which would otherwise keep its own copy in the socket's task.
     socket: Box<WebSocket>,
+    /// The socket's TCP stream, for frames written straight in (None: a socket served by
+    /// something other than the node's own accept loop).
+    wire: Option<Arc<Wire>>,
     encoder: Box<dyn Encoder>,
 }
 
@@ -175,6 +185,31 @@ impl SharedSocket {
         if !may_write() {
             return WriteNow::Busy;
         }
+        if let Some(wire) = &open.wire {
+            let message = open.encoder.encode(&frame.message, numbering.next(frame));
+            let written = match &message {
+                Message::Text(text) => wire.write_frame(Kind::Text, text.as_bytes()),
+                Message::Binary(bytes) => wire.write_frame(Kind::Binary, bytes),
+                // Encoders make data frames only.
+                _ => Err(std::io::Error::other("not a data frame")),
+            };
+            return match written {
+                Ok(Sent::Whole) => WriteNow::Written,
+                Ok(Sent::Part) => {
+                    // The rest goes out with the socket task's next flush, before anything
+                    // else; until then frames are queued.
+                    *unflushed = true;
+                    waker.wake_by_ref();
+                    WriteNow::Written
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "socket write failed");
+                    *failed = true;
+                    waker.wake_by_ref();
+                    WriteNow::Failed
+                }
+            };
+        }
         // The socket task's waker, so that what the socket registers (writable again) wakes
         // that task.
         let mut cx = Context::from_waker(waker);
@@ -227,8 +262,17 @@ pub struct Pump {
 impl Pump {
     /// Puts the socket into the queue's shared socket, from where this task (and the fan-out, when
     /// the queue is empty) writes it.
-    pub fn new(socket: Box<WebSocket>, queue: &OutboundQueue, encoder: Box<dyn Encoder>) -> Self {
-        queue.socket.lock().open = Some(Open { socket, encoder });
+    pub fn new(
+        socket: Box<WebSocket>,
+        wire: Option<Arc<Wire>>,
+        queue: &OutboundQueue,
+        encoder: Box<dyn Encoder>,
+    ) -> Self {
+        queue.socket.lock().open = Some(Open {
+            socket,
+            wire,
+            encoder,
+        });
         Pump {
             socket: queue.socket.clone(),
             frames: queue.rx.clone().into_stream(),
@@ -243,14 +287,22 @@ impl Pump {
             let mut state = self.socket.lock();
             state.park(cx.waker());
             state.poll_write(cx, &mut self.frames, &self.signal);
-            match &mut *state {
-                WriteState {
-                    open: Some(open),
-                    failed: false,
-                    ..
-                } => Pin::new(&mut open.socket).poll_next(cx),
-                _ => Poll::Ready(None),
+            let WriteState {
+                open: Some(open),
+                failed: false,
+                unflushed,
+                ..
+            } = &mut *state
+            else {
+                return Poll::Ready(None);
+            };
+            let read = Pin::new(&mut open.socket).poll_next(cx);
+            if let Poll::Ready(Some(Ok(Message::Ping(_) | Message::Close(_)))) = &read {
+                // tungstenite answers these itself and may hold its answer until a flush:
+                // nothing is written straight in before that flush.
+                *unflushed = true;
             }
+            read
         })
         .await
     }
@@ -287,6 +339,7 @@ impl Pump {
         let Some(Open {
             mut socket,
             mut encoder,
+            ..
         }) = open.filter(|_| !failed)
         else {
             return;

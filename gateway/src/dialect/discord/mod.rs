@@ -9,6 +9,7 @@ mod guilds;
 mod ops;
 pub mod render;
 
+use crate::serve::Wire;
 use crate::source::IpSlot;
 use crate::{
     dialect::{Format, compress::Transport},
@@ -20,6 +21,7 @@ use crate::{
     },
 };
 use axum::{
+    Extension,
     extract::{
         Query, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
@@ -45,6 +47,7 @@ pub struct Params {
 pub async fn upgrade(
     slot: IpSlot,
     ws: WebSocketUpgrade,
+    wire: Option<Extension<Arc<Wire>>>,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
 ) -> Response {
@@ -61,12 +64,14 @@ pub async fn upgrade(
         (Some(_), _) => Some(CloseReason::Violation(Violation::UnsupportedVersion)),
     };
     crate::dialect::tuned(ws, &node).on_upgrade(move |socket| {
-        slot.held_while(serve(Box::new(socket), node, transport, refusal))
+        let wire = wire.map(|Extension(wire)| wire);
+        slot.held_while(serve(Box::new(socket), wire, node, transport, refusal))
     })
 }
 
 async fn serve(
     mut socket: Box<WebSocket>,
+    wire: Option<Arc<Wire>>,
     node: Arc<Node>,
     transport: Option<Transport>,
     refusal: Option<CloseReason>,
@@ -100,7 +105,7 @@ async fn serve(
         large_threshold,
         grants: granted,
     };
-    driver::run(socket, session, queue, codec).await
+    driver::run(socket, wire, session, queue, codec).await
 }
 
 /// Authenticates the socket and checks it belongs on this node.

@@ -20,6 +20,7 @@ mod ops;
 pub mod render;
 
 use crate::dialect::token::UpgradeToken;
+use crate::serve::Wire;
 use crate::source::IpSlot;
 use crate::{
     dialect::Format,
@@ -27,7 +28,7 @@ use crate::{
     session::{ConnId, Session, driver, outbound},
 };
 use axum::{
-    Json,
+    Extension, Json,
     extract::{
         Query, State,
         ws::{WebSocket, WebSocketUpgrade},
@@ -56,6 +57,7 @@ pub async fn upgrade(
     slot: IpSlot,
     UpgradeToken(token): UpgradeToken,
     ws: WebSocketUpgrade,
+    wire: Option<Extension<Arc<Wire>>>,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
 ) -> Response {
@@ -95,8 +97,10 @@ pub async fn upgrade(
         let retry = [(axum::http::header::RETRY_AFTER, "10")];
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
-    crate::dialect::tuned(ws, &node)
-        .on_upgrade(move |socket| slot.held_while(serve(Box::new(socket), node, user, zlib_json)))
+    crate::dialect::tuned(ws, &node).on_upgrade(move |socket| {
+        let wire = wire.map(|Extension(wire)| wire);
+        slot.held_while(serve(Box::new(socket), wire, node, user, zlib_json))
+    })
 }
 
 fn anonymous() -> User {
@@ -108,12 +112,19 @@ fn anonymous() -> User {
 
 /// Runs the session: no identify step (the upgrade settled who it is) and no node
 /// assignment (Lanyard has no redirect; any node serves any presence).
-async fn serve(socket: Box<WebSocket>, node: Arc<Node>, user: User, zlib_json: bool) {
+async fn serve(
+    socket: Box<WebSocket>,
+    wire: Option<Arc<Wire>>,
+    node: Arc<Node>,
+    user: User,
+    zlib_json: bool,
+) {
     let conn = ConnId::next();
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let session = Session::new(node, conn, user, Format::Lanyard, out, None);
     driver::run(
         socket,
+        wire,
         session,
         queue,
         LanyardCodec {

@@ -14,6 +14,7 @@ pub mod render;
 
 use crate::dialect::compress::Transport;
 use crate::dialect::token::UpgradeToken;
+use crate::serve::Wire;
 use crate::source::IpSlot;
 use crate::{
     dialect::Format,
@@ -25,7 +26,7 @@ use crate::{
     },
 };
 use axum::{
-    Json,
+    Extension, Json,
     extract::{
         Query, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
@@ -51,6 +52,7 @@ pub async fn upgrade(
     slot: IpSlot,
     UpgradeToken(token): UpgradeToken,
     ws: WebSocketUpgrade,
+    wire: Option<Extension<Arc<Wire>>>,
     Query(params): Query<Params>,
     State(node): State<Arc<Node>>,
 ) -> Response {
@@ -88,7 +90,15 @@ pub async fn upgrade(
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(body)).into_response();
     }
     crate::dialect::tuned(ws, &node).on_upgrade(move |socket| {
-        slot.held_while(serve(Box::new(socket), node, verified, format, compress))
+        let wire = wire.map(|Extension(wire)| wire);
+        slot.held_while(serve(
+            Box::new(socket),
+            wire,
+            node,
+            verified,
+            format,
+            compress,
+        ))
     })
 }
 
@@ -106,6 +116,7 @@ type Verified = Option<Result<User, CloseReason>>;
 
 async fn serve(
     mut socket: Box<WebSocket>,
+    wire: Option<Arc<Wire>>,
     node: Arc<Node>,
     verified: Verified,
     format: Format,
@@ -120,7 +131,8 @@ async fn serve(
     let (out, queue) = outbound::channel(node.config.limits.outbound_queue);
     let mut session = Session::new(node, conn, user, format, out, None);
     session.set_platform(shared::presence::Platform::Web);
-    driver::run(socket, session, queue, NativeCodec { resume, compress }).await
+    let codec = NativeCodec { resume, compress };
+    driver::run(socket, wire, session, queue, codec).await
 }
 
 /// A `RESUME` sent instead of IDENTIFY: the session to resume and the client's last `seq`.
