@@ -120,8 +120,12 @@ impl Wire {
         }
         // The frame is committed (its sequence number given, a compressed stream advanced):
         // what the kernel did not take waits for the socket's next flush.
-        let rest = head.iter().chain(payload).skip(taken).copied();
-        unsent.bytes.extend(rest);
+        let (head_rest, payload_rest) = match taken.checked_sub(head.len()) {
+            None => (&head[taken..], payload),
+            Some(of_payload) => (&[][..], &payload[of_payload..]),
+        };
+        unsent.bytes.extend_from_slice(head_rest);
+        unsent.bytes.extend_from_slice(payload_rest);
         unsent.taken = 0;
         Ok(Sent::Part)
     }

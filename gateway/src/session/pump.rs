@@ -268,11 +268,16 @@ impl Pump {
         queue: &OutboundQueue,
         encoder: Box<dyn Encoder>,
     ) -> Self {
-        queue.socket.lock().open = Some(Open {
+        let mut state = queue.socket.lock();
+        state.open = Some(Open {
             socket,
             wire,
             encoder,
         });
+        // Before the session, tungstenite may have answered a client's ping and kept part of
+        // the answer: nothing is written straight in before the task's first flush.
+        state.unflushed = true;
+        drop(state);
         Pump {
             socket: queue.socket.clone(),
             frames: queue.rx.clone().into_stream(),
