@@ -449,6 +449,11 @@ async fn a_post_is_refused_for_the_first_condition_that_fails() {
         );
         assert_eq!(refusal(join.clone()).await, None);
         assert_eq!(
+            refusal(join.clone()).await,
+            Some(Refusal::AlreadyMember),
+            "a second join (a racing one) is refused: one join, one member_joined"
+        );
+        assert_eq!(
             refusal(post("m2", Some("m0"), true)).await,
             Some(Refusal::NoMessage)
         );

@@ -761,6 +761,36 @@ async fn members_join_change_role_and_leave() {
         .fails(404, "not_found");
 }
 
+/// Joins of one user at once (a double click, a retry): one is the join, the others are
+/// answered as for a member, and the channel hears of one join. Without the commit's
+/// "not yet a member" condition several would read "not a member" and each announce it.
+#[tokio::test]
+async fn racing_joins_of_one_user_make_one_join() {
+    let stack = Stack::start();
+    stack.channel("owner", "pub", true).await;
+    let mut events = stack.events(&["channel:pub"]).await;
+    let ann = stack.user("ann");
+    let joins = (0..16).map(|_| ann.put("channels/pub/members/ann", Value::Null));
+    let mut statuses: Vec<u16> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|reply| reply.status)
+        .collect();
+    statuses.sort_unstable();
+    let mut expected = vec![200; 15];
+    expected.push(201);
+    assert_eq!(statuses, expected);
+    events.expect("channel:pub", "member_joined").await;
+    // A marker after the joins: the next event on the channel is it, not a second join.
+    stack
+        .user("owner")
+        .post("channels/pub/messages", json!({"content": "after"}))
+        .await
+        .is(201);
+    let next = events.expect("channel:pub", "channel_message").await;
+    assert_eq!(next["content"], "after");
+}
+
 #[tokio::test]
 async fn moderators_ban_unban_and_kick() {
     let stack = Stack::start();

@@ -117,11 +117,32 @@ pub async fn add(
     if let Some(name) = &body.username {
         validate::username(name)?;
     }
-    let channel = access::channel(&state.broker, &channel_id).await?;
-    let standing = state.broker.standing(&channel_id, &user_id).await?;
-    if admission(&actor, &user_id, body.role, channel.public, standing)? == Admission::Moderated {
+    let first = set_member(&state, &actor, &channel_id, &user_id, &body).await?;
+    let answer = match first {
+        // A racing join of the same user came first, and the commit refused this one (one
+        // join, one `member_joined`): the request is now one for a member.
+        Err(Refusal::AlreadyMember) => {
+            set_member(&state, &actor, &channel_id, &user_id, &body).await?
+        }
+        answer => answer,
+    };
+    let (status, membership) = answer.map_err(refused)?;
+    Ok((status, Json(membership)))
+}
+
+/// `add` from the user's standing on: who may do it, then the join or the role change.
+async fn set_member(
+    state: &AppState,
+    actor: &Actor,
+    channel_id: &Id,
+    user_id: &Id,
+    body: &AddMember,
+) -> Result<Result<(StatusCode, Membership), Refusal>, ApiError> {
+    let channel = access::channel(&state.broker, channel_id).await?;
+    let standing = state.broker.standing(channel_id, user_id).await?;
+    if admission(actor, user_id, body.role, channel.public, standing)? == Admission::Moderated {
         let authority =
-            access::require_role(&state.broker, &channel_id, &actor, Role::Moderator).await?;
+            access::require_role(&state.broker, channel_id, actor, Role::Moderator).await?;
         if standing.banned {
             return Err(ApiError::Banned);
         }
@@ -132,21 +153,21 @@ pub async fn add(
             }
         }
     }
-    let given_name = match body.username {
-        Some(name) => Some(name),
+    let given_name = match &body.username {
+        Some(name) => Some(name.clone()),
         None => actor
             .user()
-            .filter(|own| own.id == user_id)
+            .filter(|own| &own.id == user_id)
             .and_then(|own| own.name.clone()),
     };
     if let Some(name) = &given_name {
-        state.broker.set_username(&user_id, name).await?;
+        state.broker.set_username(user_id, name).await?;
     }
     let previous = standing.role;
     let role = body.role.or(previous).unwrap_or(Role::Member);
     let username = match given_name {
         Some(name) => Some(name),
-        None => state.broker.username(&user_id).await?,
+        None => state.broker.username(user_id).await?,
     };
     let room = Room::Channel(channel_id.clone());
     let change = Change::SetMember {
@@ -155,7 +176,7 @@ pub async fn add(
         role,
         existing: previous.is_some(),
     };
-    let status = match previous {
+    let (status, publications) = match previous {
         None => {
             let event = Event::MemberJoined(Member {
                 channel_id: channel_id.clone(),
@@ -165,29 +186,26 @@ pub async fn add(
             // A copy on the user's own room: their sessions learn of the channel without
             // being in it (a Discord client's implicit subscriptions follow it).
             let own = (Room::User(user_id.clone()), event.clone());
-            state
-                .commit(Some(&change), vec![(room, event), own])
-                .await?
-                .map_err(refused)?;
-            StatusCode::CREATED
+            (StatusCode::CREATED, vec![(room, event), own])
         }
         Some(old) if old != role => {
-            let event = role_updated(&channel_id, &user_id, username.clone(), role);
-            state
-                .commit(Some(&change), vec![(room, event)])
-                .await?
-                .map_err(refused)?;
-            StatusCode::OK
+            let event = role_updated(channel_id, user_id, username.clone(), role);
+            (StatusCode::OK, vec![(room, event)])
         }
-        Some(_) => StatusCode::OK,
+        Some(_) => (StatusCode::OK, Vec::new()),
     };
+    if !publications.is_empty()
+        && let Err(refusal) = state.commit(Some(&change), publications).await?
+    {
+        return Ok(Err(refusal));
+    }
     let membership = Membership {
-        channel_id,
-        user_id,
+        channel_id: channel_id.clone(),
+        user_id: user_id.clone(),
         role,
         username,
     };
-    Ok((status, Json(membership)))
+    Ok(Ok((status, membership)))
 }
 
 /// 200; needs moderator or higher, a role no higher than the caller's, and a target of lower
@@ -285,8 +303,9 @@ fn refused(refusal: Refusal) -> ApiError {
         Refusal::NoChannel => ApiError::NotFound("channel"),
         Refusal::Banned => ApiError::Banned,
         Refusal::NotMember => ApiError::NotFound("member"),
-        // Not conditions of a membership change: the broker's fault.
-        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage => {
+        // Not conditions of a membership change (a join refused for a racing one is
+        // retried by `add`): the broker's fault.
+        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage | Refusal::AlreadyMember => {
             ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
                 key: "commit".into(),
                 detail: format!("a membership change refused as {refusal:?}"),

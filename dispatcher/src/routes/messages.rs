@@ -95,8 +95,10 @@ pub async fn create(
             Refusal::Banned => ApiError::Banned,
             Refusal::NotMember => ApiError::NotMember,
             Refusal::NoMessage => ApiError::NotFound("parent message"),
-            // (Not banned is not a condition of a post.)
-            Refusal::Taken | Refusal::NotBanned => ApiError::Conflict("a message with this id"),
+            // (Not banned and already a member are not conditions of a post.)
+            Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember => {
+                ApiError::Conflict("a message with this id")
+            }
         });
     }
     Ok((StatusCode::CREATED, Json(answer)))

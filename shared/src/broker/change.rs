@@ -34,7 +34,8 @@ pub enum Change {
     ForgetMessage { channel: Id, message: Id },
     /// Sets a user's role in the channel: a join, or with `existing` a member's role change.
     /// Refused, in this order: the channel does not exist; the user is banned; with
-    /// `existing`, the user is no longer a member (a kick came first).
+    /// `existing`, the user is no longer a member (a kick came first); without, the user is
+    /// a member already (a racing join came first: one join, one `member_joined`).
     SetMember {
         channel: Id,
         user: Id,
@@ -70,6 +71,8 @@ pub enum Refusal {
     Banned,
     /// The user is not a member of the channel.
     NotMember,
+    /// The user is already a member of the channel.
+    AlreadyMember,
     /// The user is not banned.
     NotBanned,
     /// The message (or the parent of a reply) does not exist.

@@ -456,7 +456,10 @@ fn check(s: &State, change: &Change) -> Result<(), Refusal> {
         } => {
             holds(channel_exists(channel), Refusal::NoChannel)?;
             holds(!is_banned(channel, user), Refusal::Banned)?;
-            holds(!*existing || is_member(channel, user), Refusal::NotMember)
+            match existing {
+                true => holds(is_member(channel, user), Refusal::NotMember),
+                false => holds(!is_member(channel, user), Refusal::AlreadyMember),
+            }
         }
         Change::Ban { channel, .. } => holds(channel_exists(channel), Refusal::NoChannel),
         Change::DeleteChannel(_) => Ok(()),

@@ -167,7 +167,8 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             existing,
         } => Plan {
             // Not a deleted channel's members brought back by a racing join, nor a kicked
-            // member by a racing role change, nor a banned user let in by a racing join.
+            // member by a racing role change, nor a banned user let in by a racing join, nor
+            // one join announced twice.
             keys: vec![
                 keys.members(channel),
                 keys.channel(channel),
@@ -182,6 +183,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
                 false => vec![
                     ("present-key", 1, String::new(), Refusal::NoChannel),
                     ("absent-field", 2, s(user), Refusal::Banned),
+                    ("absent-field", 0, s(user), Refusal::AlreadyMember),
                 ],
             },
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
