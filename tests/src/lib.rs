@@ -26,7 +26,8 @@ pub use http::{Api, Method};
 pub use native::{NativeClient, assert_subscribed};
 pub use node::NodeProject;
 pub use process::{
-    Dispatcher, DispatcherOpts, Gateway, GatewayOpts, Launch, ServiceProcess, free_port,
+    Dispatcher, DispatcherOpts, GLIBC_TUNABLES, Gateway, GatewayOpts, Launch, ServiceProcess,
+    free_port,
 };
 pub use proxy::ChaosProxy;
 pub use redis::RedisServer;

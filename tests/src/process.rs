@@ -156,6 +156,10 @@ impl Launch {
 }
 
 /// Starts binary `name` with `args` and waits until `GET /healthz` on `port` answers 200.
+/// glibc's settings in deploy/Dockerfile (`ENV GLIBC_TUNABLES`), for every process started
+/// here unless the environment sets its own.
+pub const GLIBC_TUNABLES: &str = "glibc.malloc.tcache_count=2";
+
 fn start_service(name: &str, port: u16, args: Vec<String>, launch: &Launch) -> ServiceProcess {
     let path = launch.binary(name);
     let missing = format!(
@@ -166,6 +170,10 @@ fn start_service(name: &str, port: u16, args: Vec<String>, launch: &Launch) -> S
     cmd.args(args);
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
+    }
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        // As deploy/Dockerfile runs both binaries, so that measurements describe the image.
+        cmd.env("GLIBC_TUNABLES", GLIBC_TUNABLES);
     }
     let log_file = launch.log_file.as_deref();
     let mut process = ServiceProcess::spawn_logged(name, port, cmd, log_file, &missing);
