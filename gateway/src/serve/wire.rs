@@ -112,7 +112,14 @@ impl Wire {
         };
         let taken = match sent {
             Ok(n) => n,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
             Err(error) => return Err(error),
         };
         if taken == total {
