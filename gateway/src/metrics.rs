@@ -200,7 +200,6 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
     /// Records the allocator's account (see [`crate::trim::heap`]).
     pub fn set_heap(&self, heap: &crate::trim::Heap) {
         let set = |kind: &str, bytes: u64| {
@@ -211,6 +210,7 @@ impl Metrics {
         set("held_free", heap.held_free);
     }
 
+    /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         TextEncoder::new()
