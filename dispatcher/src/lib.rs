@@ -15,6 +15,7 @@ mod metrics;
 pub mod openapi;
 mod path;
 mod publish;
+mod query;
 mod quiet;
 mod rate;
 mod routes;

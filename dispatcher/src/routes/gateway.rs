@@ -6,12 +6,10 @@ use crate::{
     auth::{TokenUser, raw_token},
     error::ApiError,
     json::Json,
+    query::Query,
     state::AppState,
 };
-use axum::{
-    extract::{Query, State},
-    http::HeaderMap,
-};
+use axum::{extract::State, http::HeaderMap};
 use serde::{Deserialize, Serialize};
 use shared::fleet;
 use utoipa::ToSchema;

@@ -10,9 +10,10 @@ use crate::{
     error::ApiError,
     json::Json,
     path::Path,
+    query::Query,
     state::AppState,
 };
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Serialize;
 use serde_json::{Value, json};
 use shared::{

@@ -491,6 +491,10 @@ async fn bad_requests_get_json_errors() {
             Some(json!({"name": "x".repeat(70_000)})),
         )
         .await,
+        // Found by the fuzzer (dispatcher_request): axum's plain-text rejection.
+        app.as_user("u", "GET", "/api/gateway?v&v", None).await,
+        app.as_user("u", "GET", "/api/v1/channels/c/messages?limit=x", None)
+            .await,
     ];
     let got: Vec<(u16, &str)> = cases
         .iter()
@@ -507,6 +511,8 @@ async fn bad_requests_get_json_errors() {
             (405, "method_not_allowed"),
             (404, "not_found"),
             (413, "payload_too_large"),
+            (400, "invalid_field"),
+            (400, "invalid_field"),
         ]
     );
 }
