@@ -484,6 +484,97 @@ async fn a_post_is_refused_for_the_first_condition_that_fails() {
     .await;
 }
 
+/// An edit writes nothing, but is published only while its conditions hold, checked in the
+/// step that publishes: the channel, the editor's standing, the message, its author.
+#[tokio::test]
+async fn an_edit_is_refused_for_the_first_condition_that_fails() {
+    with_each_broker(|broker| async move {
+        let c = id("edited");
+        let refusal = |message: &str, editor: Option<&str>| {
+            let broker = broker.clone();
+            let change = Change::EditMessage {
+                channel: c.clone(),
+                message: id(message),
+                editor: editor.map(id),
+            };
+            async move {
+                match broker.commit(Some(&change), &[]).await.unwrap() {
+                    Committed::Refused(refusal) => Some(refusal),
+                    Committed::Done(_) => None,
+                }
+            }
+        };
+        assert_eq!(refusal("m1", None).await, Some(Refusal::NoChannel));
+        broker
+            .apply(&create(channel("edited", false), Some("writer")))
+            .await
+            .unwrap();
+        for user in ["other", "banned"] {
+            let join = Change::SetMember {
+                channel: c.clone(),
+                user: id(user),
+                role: Role::Member,
+                existing: false,
+            };
+            assert!(broker.apply(&join).await.unwrap());
+        }
+        let post = Change::RecordMessage {
+            channel: c.clone(),
+            message: id("m1"),
+            author: id("writer"),
+            parent: None,
+            as_member: true,
+        };
+        assert!(broker.apply(&post).await.unwrap());
+
+        assert_eq!(refusal("m1", Some("writer")).await, None, "the author");
+        assert_eq!(refusal("m1", None).await, None, "a service");
+        assert_eq!(
+            broker.message_author(&c, &id("m1")).await.unwrap(),
+            Some(id("writer")),
+            "an edit writes nothing"
+        );
+        assert_eq!(refusal("m1", Some("other")).await, Some(Refusal::NotAuthor));
+        assert_eq!(
+            refusal("m1", Some("stranger")).await,
+            Some(Refusal::NotMember)
+        );
+        assert_eq!(
+            refusal("m9", Some("writer")).await,
+            Some(Refusal::NoMessage)
+        );
+        assert_eq!(refusal("m9", None).await, Some(Refusal::NoMessage));
+        let ban = Change::Ban {
+            channel: c.clone(),
+            user: id("banned"),
+        };
+        assert!(broker.apply(&ban).await.unwrap());
+        assert_eq!(
+            refusal("m9", Some("banned")).await,
+            Some(Refusal::Banned),
+            "the editor's standing before the message"
+        );
+        let forget = Change::ForgetMessage {
+            channel: c.clone(),
+            message: id("m1"),
+        };
+        assert!(broker.apply(&forget).await.unwrap());
+        assert_eq!(
+            refusal("m1", Some("writer")).await,
+            Some(Refusal::NoMessage),
+            "not after the message's deletion"
+        );
+        assert!(
+            broker
+                .apply(&Change::DeleteChannel(c.clone()))
+                .await
+                .unwrap()
+        );
+        assert_eq!(refusal("m1", None).await, Some(Refusal::NoChannel));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn redis_keeps_a_bounded_history_per_room_under_the_prefix() {
     let redis = RedisServer::start();

@@ -305,12 +305,14 @@ fn refused(refusal: Refusal) -> ApiError {
         Refusal::NotMember => ApiError::NotFound("member"),
         // Not conditions of a membership change (a join refused for a racing one is
         // retried by `add`): the broker's fault.
-        Refusal::Taken | Refusal::NotBanned | Refusal::NoMessage | Refusal::AlreadyMember => {
-            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
-                key: "commit".into(),
-                detail: format!("a membership change refused as {refusal:?}"),
-            })
-        }
+        Refusal::Taken
+        | Refusal::NotBanned
+        | Refusal::NoMessage
+        | Refusal::AlreadyMember
+        | Refusal::NotAuthor => ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+            key: "commit".into(),
+            detail: format!("a membership change refused as {refusal:?}"),
+        }),
     }
 }
 

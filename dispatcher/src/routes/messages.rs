@@ -1,7 +1,7 @@
 //! Channel messages: post (or reply), edit and delete.
 
 use crate::{
-    access::{self, Authority, acting_user},
+    access::{self, acting_user},
     auth::Actor,
     error::ApiError,
     json::Json,
@@ -95,8 +95,8 @@ pub async fn create(
             Refusal::Banned => ApiError::Banned,
             Refusal::NotMember => ApiError::NotMember,
             Refusal::NoMessage => ApiError::NotFound("parent message"),
-            // (Not banned and already a member are not conditions of a post.)
-            Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember => {
+            // (Not banned, already a member and not the author are not conditions of a post.)
+            Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember | Refusal::NotAuthor => {
                 ApiError::Conflict("a message with this id")
             }
         });
@@ -128,20 +128,34 @@ pub async fn edit(
     Json(body): Json<Edit>,
 ) -> Result<Json<EditedMessage>, ApiError> {
     validate::content(&body.content, state.config.max_content_len)?;
-    access::channel(&state.broker, &channel_id).await?;
-    let authority = access::authority(&state.broker, &channel_id, &actor).await?;
-    let author = existing_author(&state, &channel_id, &message_id).await?;
-    if matches!(&authority, Authority::User { id, .. } if *id != author) {
-        return Err(ApiError::Forbidden("only the author may edit a message"));
-    }
+    // Who may edit is checked in the step that publishes (one Redis call), so an edit is never
+    // published after the message's or the channel's deletion, or the editor's ban or kick.
+    let change = Change::EditMessage {
+        channel: channel_id.clone(),
+        message: message_id.clone(),
+        editor: actor.user().map(|user| user.id.clone()),
+    };
     let event = Event::MessageUpdated(MessageUpdated {
         channel_id: channel_id.clone(),
         message_id: message_id.clone(),
         content: body.content.clone(),
     });
-    state
-        .publish(Room::Channel(channel_id.clone()), event)
-        .await?;
+    let room = Room::Channel(channel_id.clone());
+    if let Err(refusal) = state.commit(Some(&change), vec![(room, event)]).await? {
+        return Err(match refusal {
+            Refusal::NoChannel => ApiError::NotFound("channel"),
+            Refusal::Banned => ApiError::Banned,
+            Refusal::NotMember => ApiError::NotMember,
+            Refusal::NoMessage => ApiError::NotFound("message"),
+            Refusal::NotAuthor => ApiError::Forbidden("only the author may edit a message"),
+            Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember => {
+                ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                    key: "commit".into(),
+                    detail: format!("an edit refused as {refusal:?}"),
+                })
+            }
+        });
+    }
     Ok(Json(EditedMessage {
         id: message_id,
         channel_id,

@@ -30,6 +30,16 @@ pub enum Change {
         parent: Option<Id>,
         as_member: bool,
     },
+    /// Writes nothing: the conditions an edit's `message_updated` is published on. Refused, in
+    /// this order: the channel does not exist; with an `editor` (a user, not a service), the
+    /// editor is banned or not a member; the message does not exist; it is not the editor's.
+    /// Checked in the step that publishes, so an edit is never published after the message's
+    /// deletion, the channel's, or the editor's ban or kick.
+    EditMessage {
+        channel: Id,
+        message: Id,
+        editor: Option<Id>,
+    },
     /// Forgets a message. Refused: no such message.
     ForgetMessage { channel: Id, message: Id },
     /// Sets a user's role in the channel: a join, or with `existing` a member's role change.
@@ -77,6 +87,8 @@ pub enum Refusal {
     NotBanned,
     /// The message (or the parent of a reply) does not exist.
     NoMessage,
+    /// The message is not the acting user's.
+    NotAuthor,
 }
 
 impl Change {
@@ -86,6 +98,7 @@ impl Change {
             Change::CreateChannel { channel, .. } | Change::UpdateChannel(channel) => &channel.id,
             Change::DeleteChannel(id) => id,
             Change::RecordMessage { channel, .. }
+            | Change::EditMessage { channel, .. }
             | Change::ForgetMessage { channel, .. }
             | Change::SetMember { channel, .. }
             | Change::RemoveMember { channel, .. }

@@ -441,6 +441,23 @@ fn check(s: &State, change: &Change) -> Result<(), Refusal> {
             }
             holds(!is_message(channel, message), Refusal::Taken)
         }
+        Change::EditMessage {
+            channel,
+            message,
+            editor,
+        } => {
+            holds(channel_exists(channel), Refusal::NoChannel)?;
+            if let Some(editor) = editor {
+                holds(!is_banned(channel, editor), Refusal::Banned)?;
+                holds(is_member(channel, editor), Refusal::NotMember)?;
+            }
+            let author = s.messages.get(channel).and_then(|m| m.get(message));
+            holds(author.is_some(), Refusal::NoMessage)?;
+            match editor {
+                Some(editor) => holds(author == Some(editor), Refusal::NotAuthor),
+                None => Ok(()),
+            }
+        }
         Change::ForgetMessage { channel, message } => {
             holds(is_message(channel, message), Refusal::NoMessage)
         }
@@ -497,6 +514,7 @@ fn apply(s: &mut State, change: &Change) {
             let messages = s.messages.entry(channel.clone()).or_default();
             messages.insert(message.clone(), author.clone());
         }
+        Change::EditMessage { .. } => {}
         Change::ForgetMessage { channel, message } => {
             s.messages.get_mut(channel).map(|m| m.remove(message));
         }

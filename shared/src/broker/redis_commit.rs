@@ -18,7 +18,8 @@ use std::sync::LazyLock;
 
 /// KEYS: each publication's stream and meta (two per publication), then the change's keys.
 /// ARGV: maxlen, ttl, publish command, publication count; per publication: channel, payload
-/// (a JSON object), a fresh epoch; then the conditions (count; each: kind, key index, field);
+/// (a JSON object), a fresh epoch; then the conditions (count; each: kind, key index, field,
+/// value: the value a `field-equals` condition wants, else empty);
 /// then the writes (count; each: op, key index, argument count, arguments).
 ///
 /// A publication: a room whose meta hash is missing, or whose stream was lost while the meta
@@ -33,10 +34,11 @@ local maxlen, ttl, cmd, npub = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local a = 5 + npub * 3
 local nc = tonumber(ARGV[a])
 for c = 0, nc - 1 do
-  local kind, gk, gf = ARGV[a + 1 + c * 3], tonumber(ARGV[a + 2 + c * 3]), ARGV[a + 3 + c * 3]
+  local kind, gk, gf = ARGV[a + 1 + c * 4], tonumber(ARGV[a + 2 + c * 4]), ARGV[a + 3 + c * 4]
   local holds
   if kind == 'absent-field' then holds = redis.call('HEXISTS', KEYS[gk], gf) == 0
   elseif kind == 'present-field' then holds = redis.call('HEXISTS', KEYS[gk], gf) == 1
+  elseif kind == 'field-equals' then holds = redis.call('HGET', KEYS[gk], gf) == ARGV[a + 4 + c * 4]
   elseif kind == 'absent-key' then holds = redis.call('EXISTS', KEYS[gk]) == 0
   elseif kind == 'present-key' then holds = redis.call('EXISTS', KEYS[gk]) == 1
   else return redis.error_reply('unknown condition ' .. kind) end
@@ -61,7 +63,7 @@ for i = 0, npub - 1 do
   positions[#positions + 1] = offset
   positions[#positions + 1] = epoch
 end
-local w = a + 1 + nc * 3
+local w = a + 1 + nc * 4
 local nw = tonumber(ARGV[w])
 w = w + 1
 for _ = 1, nw do
@@ -78,12 +80,32 @@ return positions
     )
 });
 
-/// A change as key operations: the keys, the conditions (all must hold, checked in order;
-/// each with the refusal it stands for), the writes (key indexes count from 0 within `keys`).
+/// A change as key operations: the keys, the conditions (all must hold, checked in order),
+/// the writes (key indexes count from 0 within `keys`).
 struct Plan {
     keys: Vec<String>,
-    conditions: Vec<(&'static str, usize, String, Refusal)>,
+    conditions: Vec<Condition>,
     writes: Vec<(&'static str, usize, Vec<String>)>,
+}
+
+/// One condition of a change, with the refusal it stands for.
+struct Condition {
+    kind: &'static str,
+    key: usize,
+    field: String,
+    /// The value a `field-equals` condition wants.
+    value: String,
+    refusal: Refusal,
+}
+
+fn when(kind: &'static str, key: usize, field: impl ToString, refusal: Refusal) -> Condition {
+    Condition {
+        kind,
+        key,
+        field: field.to_string(),
+        value: String::new(),
+        refusal,
+    }
 }
 
 fn plan(change: &Change, keys: &Keys) -> Plan {
@@ -96,14 +118,14 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             }
             Plan {
                 keys: vec![keys.channel(&channel.id), keys.members(&channel.id)],
-                conditions: vec![("absent-key", 0, String::new(), Refusal::Taken)],
+                conditions: vec![when("absent-key", 0, "", Refusal::Taken)],
                 writes,
             }
         }
         Change::UpdateChannel(channel) => Plan {
             keys: vec![keys.channel(&channel.id)],
             // Not a deleted channel brought back (without members) by a racing update.
-            conditions: vec![("present-key", 0, String::new(), Refusal::NoChannel)],
+            conditions: vec![when("present-key", 0, "", Refusal::NoChannel)],
             writes: vec![("HSET", 0, channel_fields(channel))],
         },
         Change::DeleteChannel(id) => {
@@ -133,7 +155,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             // this step, and a post costs one Redis call.
             let mut record = Plan {
                 keys: vec![keys.messages(channel), keys.channel(channel)],
-                conditions: vec![("present-key", 1, String::new(), Refusal::NoChannel)],
+                conditions: vec![when("present-key", 1, "", Refusal::NoChannel)],
                 writes: vec![("HSET", 0, vec![s(message), s(author)])],
             };
             if *as_member {
@@ -141,23 +163,51 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
                     .keys
                     .extend([keys.bans(channel), keys.members(channel)]);
                 record.conditions.extend([
-                    ("absent-field", 2, s(author), Refusal::Banned),
-                    ("present-field", 3, s(author), Refusal::NotMember),
+                    when("absent-field", 2, author, Refusal::Banned),
+                    when("present-field", 3, author, Refusal::NotMember),
                 ]);
             }
             if let Some(parent) = parent {
                 record
                     .conditions
-                    .push(("present-field", 0, s(parent), Refusal::NoMessage));
+                    .push(when("present-field", 0, parent, Refusal::NoMessage));
             }
             record
                 .conditions
-                .push(("absent-field", 0, s(message), Refusal::Taken));
+                .push(when("absent-field", 0, message, Refusal::Taken));
             record
+        }
+        Change::EditMessage {
+            channel,
+            message,
+            editor,
+        } => {
+            let mut edit = Plan {
+                keys: vec![keys.messages(channel), keys.channel(channel)],
+                conditions: vec![when("present-key", 1, "", Refusal::NoChannel)],
+                writes: Vec::new(),
+            };
+            if let Some(editor) = editor {
+                edit.keys
+                    .extend([keys.bans(channel), keys.members(channel)]);
+                edit.conditions.extend([
+                    when("absent-field", 2, editor, Refusal::Banned),
+                    when("present-field", 3, editor, Refusal::NotMember),
+                ]);
+            }
+            edit.conditions
+                .push(when("present-field", 0, message, Refusal::NoMessage));
+            if let Some(editor) = editor {
+                edit.conditions.push(Condition {
+                    value: editor.to_string(),
+                    ..when("field-equals", 0, message, Refusal::NotAuthor)
+                });
+            }
+            edit
         }
         Change::ForgetMessage { channel, message } => Plan {
             keys: vec![keys.messages(channel)],
-            conditions: vec![("present-field", 0, s(message), Refusal::NoMessage)],
+            conditions: vec![when("present-field", 0, message, Refusal::NoMessage)],
             writes: vec![("HDEL", 0, vec![s(message)])],
         },
         Change::SetMember {
@@ -176,21 +226,21 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             ],
             conditions: match existing {
                 true => vec![
-                    ("present-key", 1, String::new(), Refusal::NoChannel),
-                    ("absent-field", 2, s(user), Refusal::Banned),
-                    ("present-field", 0, s(user), Refusal::NotMember),
+                    when("present-key", 1, "", Refusal::NoChannel),
+                    when("absent-field", 2, user, Refusal::Banned),
+                    when("present-field", 0, user, Refusal::NotMember),
                 ],
                 false => vec![
-                    ("present-key", 1, String::new(), Refusal::NoChannel),
-                    ("absent-field", 2, s(user), Refusal::Banned),
-                    ("absent-field", 0, s(user), Refusal::AlreadyMember),
+                    when("present-key", 1, "", Refusal::NoChannel),
+                    when("absent-field", 2, user, Refusal::Banned),
+                    when("absent-field", 0, user, Refusal::AlreadyMember),
                 ],
             },
             writes: vec![("HSET", 0, vec![s(user), role.as_str().into()])],
         },
         Change::RemoveMember { channel, user } => Plan {
             keys: vec![keys.members(channel)],
-            conditions: vec![("present-field", 0, s(user), Refusal::NotMember)],
+            conditions: vec![when("present-field", 0, user, Refusal::NotMember)],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
         Change::Ban { channel, user } => Plan {
@@ -199,7 +249,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
                 keys.members(channel),
                 keys.channel(channel),
             ],
-            conditions: vec![("present-key", 2, String::new(), Refusal::NoChannel)],
+            conditions: vec![when("present-key", 2, "", Refusal::NoChannel)],
             writes: vec![
                 ("HDEL", 1, vec![s(user)]),
                 ("HSET", 0, vec![s(user), "1".into()]),
@@ -207,7 +257,7 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
         },
         Change::Unban { channel, user } => Plan {
             keys: vec![keys.bans(channel)],
-            conditions: vec![("present-field", 0, s(user), Refusal::NotBanned)],
+            conditions: vec![when("present-field", 0, user, Refusal::NotBanned)],
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
     }
@@ -304,8 +354,13 @@ impl super::redis::RedisBroker {
         let base = all_keys.len() + 1; // Lua counts from 1
         let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
         args.push(conditions.len().to_string());
-        for (kind, key, field, _) in conditions {
-            args.extend([kind.to_string(), (base + key).to_string(), field.clone()]);
+        for condition in conditions {
+            args.extend([
+                condition.kind.to_string(),
+                (base + condition.key).to_string(),
+                condition.field.clone(),
+                condition.value.clone(),
+            ]);
         }
         let writes = plan.map_or(&[][..], |p| &p.writes[..]);
         args.push(writes.len().to_string());
@@ -328,7 +383,7 @@ impl super::redis::RedisBroker {
                 let refusal = usize::try_from(failed - 1)
                     .ok()
                     .and_then(|i| conditions.get(i))
-                    .map(|(_, _, _, refusal)| *refusal);
+                    .map(|condition| condition.refusal);
                 refusal
                     .map(Committed::Refused)
                     .ok_or_else(|| BrokerError::Corrupt {
