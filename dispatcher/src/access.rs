@@ -164,11 +164,6 @@ impl Authority {
         }
     }
 
-    /// True when the caller is the user `id`.
-    pub fn is_user(&self, id: &Id) -> bool {
-        matches!(self, Authority::User { id: own, .. } if own == id)
-    }
-
     /// Nobody grants a role above their own.
     pub fn ensure_may_grant(&self, role: Role) -> Result<(), ApiError> {
         match self {
@@ -265,8 +260,6 @@ mod tests {
         assert!(!as_user(Role::Member).can_moderate());
         assert!(as_user(Role::Moderator).can_moderate());
         assert!(Authority::Service.can_moderate());
-        assert!(as_user(Role::Member).is_user(&id("me")));
-        assert!(!Authority::Service.is_user(&id("me")));
     }
 
     #[test]

@@ -6,17 +6,38 @@ use crate::wait::poll_blocking;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::Range;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// Where [`free_port`] looks: below the kernel's range for the local ports of outgoing
+/// connections (32768-60999 by default), so that none of the tests' thousands of client
+/// sockets can take a server's port between the check and the server's bind, or while a
+/// stopped server is started again on it; and low enough that a Redis Cluster node's bus
+/// port (its port + 10000) is below that range too.
+const PORTS: Range<u16> = 20_000..22_760;
+
+/// A port that was free a moment ago on 127.0.0.1, and that no other call of this test
+/// process is handed until all of [`PORTS`] has been.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test processes that run at once start at different places.
+    static START: LazyLock<u16> = LazyLock::new(|| (std::process::id() % 997) as u16 * 7);
+    let count = PORTS.end - PORTS.start;
+    for _ in 0..count {
+        let offset = (*START as u32 + NEXT.fetch_add(1, Ordering::Relaxed) as u32) % count as u32;
+        let port = PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {PORTS:?}");
 }
 
 /// A child process listening on `port`. Killed (SIGKILL) and reaped on drop.

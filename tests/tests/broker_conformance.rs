@@ -375,6 +375,7 @@ async fn dms_usernames_messages_and_personal_rooms() {
         let forget = Change::ForgetMessage {
             channel: id("ch"),
             message: id("m"),
+            author: None,
         };
         assert!(broker.apply(&forget).await.unwrap());
         assert!(
@@ -557,6 +558,7 @@ async fn an_edit_is_refused_for_the_first_condition_that_fails() {
         let forget = Change::ForgetMessage {
             channel: c.clone(),
             message: id("m1"),
+            author: Some(id("writer")),
         };
         assert!(broker.apply(&forget).await.unwrap());
         assert_eq!(

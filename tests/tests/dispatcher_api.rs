@@ -857,6 +857,70 @@ async fn an_edit_racing_a_deletion_is_never_published_after_it() {
     assert_eq!(updates, edited.iter().filter(|e| **e).count());
 }
 
+/// A member deleting their own message while being kicked: the deletion comes before the kick
+/// or is refused (403), never after it: the channel never hears `message_deleted` of a
+/// member's message after `user_kicked` of that member.
+#[tokio::test]
+async fn a_deletion_racing_its_authors_kick_is_never_made_after_it() {
+    const MEMBERS: usize = 40;
+    let stack = Stack::start();
+    stack.channel("owner", "c", true).await;
+    let mut events = stack.events(&["channel:c"]).await;
+    for i in 0..MEMBERS {
+        let user = format!("u{i}");
+        stack.member("c", &user, "member").await;
+        events.expect("channel:c", "member_joined").await;
+        let body = json!({"content": "mine", "id": format!("m{i}")});
+        stack
+            .user(&user)
+            .post("channels/c/messages", body)
+            .await
+            .is(201);
+        events.expect("channel:c", "channel_message").await;
+    }
+    let owner = stack.user("owner");
+    let races = (0..MEMBERS).map(|i| {
+        let (owner, author) = (&owner, stack.user(&format!("u{i}")));
+        async move {
+            let path = format!("channels/c/messages/m{i}");
+            let kick = owner.post("channels/c/kicks", json!({"user_id": format!("u{i}")}));
+            let (kick, delete) = tokio::join!(kick, author.delete(&path, Value::Null));
+            assert_eq!(kick.status, 200, "{}", kick.body);
+            match delete.status {
+                204 => true,
+                _ => {
+                    delete.fails(403, "not_member");
+                    false
+                }
+            }
+        }
+    });
+    let deletions = futures_util::future::join_all(races)
+        .await
+        .into_iter()
+        .filter(|deleted| *deleted)
+        .count();
+    let mut kicked = std::collections::HashSet::new();
+    for _ in 0..MEMBERS + deletions {
+        let (kind, data) = events.next().await;
+        match kind.as_str() {
+            "user_kicked" => assert!(kicked.insert(data["user_id"].to_string())),
+            "message_deleted" => {
+                let author = data["message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('m', "u");
+                assert!(
+                    !kicked.contains(&json!(author).to_string()),
+                    "{author}'s message deleted after the kick"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(kicked.len(), MEMBERS);
+}
+
 #[tokio::test]
 async fn moderators_ban_unban_and_kick() {
     let stack = Stack::start();

@@ -1,7 +1,7 @@
 //! Channel messages: post (or reply), edit and delete.
 
 use crate::{
-    access::{self, acting_user},
+    access::{self, Authority, acting_user},
     auth::Actor,
     error::ApiError,
     json::Json,
@@ -142,19 +142,7 @@ pub async fn edit(
     });
     let room = Room::Channel(channel_id.clone());
     if let Err(refusal) = state.commit(Some(&change), vec![(room, event)]).await? {
-        return Err(match refusal {
-            Refusal::NoChannel => ApiError::NotFound("channel"),
-            Refusal::Banned => ApiError::Banned,
-            Refusal::NotMember => ApiError::NotMember,
-            Refusal::NoMessage => ApiError::NotFound("message"),
-            Refusal::NotAuthor => ApiError::Forbidden("only the author may edit a message"),
-            Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember => {
-                ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
-                    key: "commit".into(),
-                    detail: format!("an edit refused as {refusal:?}"),
-                })
-            }
-        });
+        return Err(refused(refusal, "only the author may edit a message"));
     }
     Ok(Json(EditedMessage {
         id: message_id,
@@ -172,12 +160,13 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     access::channel(&state.broker, &channel_id).await?;
     let authority = access::authority(&state.broker, &channel_id, &actor).await?;
-    let author = existing_author(&state, &channel_id, &message_id).await?;
-    if !authority.is_user(&author) && !authority.can_moderate() {
-        return Err(ApiError::Forbidden(
-            "only the author or a moderator may delete a message",
-        ));
-    }
+    // A moderator (or a service) deletes any message; anyone else only their own, which the
+    // step that deletes checks, with their standing: a deletion is never made after the
+    // author's ban or kick.
+    let author = match &authority {
+        Authority::User { id, .. } if !authority.can_moderate() => Some(id.clone()),
+        Authority::User { .. } | Authority::Service => None,
+    };
     let event = Event::MessageDeleted(MessageRef {
         channel_id: channel_id.clone(),
         message_id: message_id.clone(),
@@ -185,23 +174,32 @@ pub async fn delete(
     let change = Change::ForgetMessage {
         channel: channel_id.clone(),
         message: message_id.clone(),
+        author,
     };
     let room = Room::Channel(channel_id.clone());
-    if state
-        .commit(Some(&change), vec![(room, event)])
-        .await?
-        .is_err()
-    {
-        return Err(ApiError::NotFound("message"));
+    if let Err(refusal) = state.commit(Some(&change), vec![(room, event)]).await? {
+        return Err(refused(
+            refusal,
+            "only the author or a moderator may delete a message",
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The author of a message of this channel, or 404.
-async fn existing_author(state: &AppState, channel: &Id, message: &Id) -> Result<Id, ApiError> {
-    state
-        .broker
-        .message_author(channel, message)
-        .await?
-        .ok_or(ApiError::NotFound("message"))
+/// The answer to an edit or a deletion the commit refused; `not_author` says who may.
+fn refused(refusal: Refusal, not_author: &'static str) -> ApiError {
+    match refusal {
+        Refusal::NoChannel => ApiError::NotFound("channel"),
+        Refusal::Banned => ApiError::Banned,
+        Refusal::NotMember => ApiError::NotMember,
+        Refusal::NoMessage => ApiError::NotFound("message"),
+        Refusal::NotAuthor => ApiError::Forbidden(not_author),
+        // Not conditions of an edit or a deletion: the broker's fault.
+        Refusal::Taken | Refusal::NotBanned | Refusal::AlreadyMember => {
+            ApiError::Unavailable(shared::broker::BrokerError::Corrupt {
+                key: "commit".into(),
+                detail: format!("a message's edit or deletion refused as {refusal:?}"),
+            })
+        }
+    }
 }

@@ -40,8 +40,14 @@ pub enum Change {
         message: Id,
         editor: Option<Id>,
     },
-    /// Forgets a message. Refused: no such message.
-    ForgetMessage { channel: Id, message: Id },
+    /// Forgets a message. Refused as an edit with `author` as its editor: with an `author`
+    /// (a user deleting their own message; a moderator's or a service's deletion has none),
+    /// the author must still be an unbanned member.
+    ForgetMessage {
+        channel: Id,
+        message: Id,
+        author: Option<Id>,
+    },
     /// Sets a user's role in the channel: a join, or with `existing` a member's role change.
     /// Refused, in this order: the channel does not exist; the user is banned; with
     /// `existing`, the user is no longer a member (a kick came first); without, the user is

@@ -444,22 +444,24 @@ fn check(s: &State, change: &Change) -> Result<(), Refusal> {
         Change::EditMessage {
             channel,
             message,
-            editor,
+            editor: by,
+        }
+        | Change::ForgetMessage {
+            channel,
+            message,
+            author: by,
         } => {
             holds(channel_exists(channel), Refusal::NoChannel)?;
-            if let Some(editor) = editor {
-                holds(!is_banned(channel, editor), Refusal::Banned)?;
-                holds(is_member(channel, editor), Refusal::NotMember)?;
+            if let Some(user) = by {
+                holds(!is_banned(channel, user), Refusal::Banned)?;
+                holds(is_member(channel, user), Refusal::NotMember)?;
             }
             let author = s.messages.get(channel).and_then(|m| m.get(message));
             holds(author.is_some(), Refusal::NoMessage)?;
-            match editor {
-                Some(editor) => holds(author == Some(editor), Refusal::NotAuthor),
+            match by {
+                Some(user) => holds(author == Some(user), Refusal::NotAuthor),
                 None => Ok(()),
             }
-        }
-        Change::ForgetMessage { channel, message } => {
-            holds(is_message(channel, message), Refusal::NoMessage)
         }
         Change::RemoveMember { channel, user } => {
             holds(is_member(channel, user), Refusal::NotMember)
@@ -515,7 +517,9 @@ fn apply(s: &mut State, change: &Change) {
             messages.insert(message.clone(), author.clone());
         }
         Change::EditMessage { .. } => {}
-        Change::ForgetMessage { channel, message } => {
+        Change::ForgetMessage {
+            channel, message, ..
+        } => {
             s.messages.get_mut(channel).map(|m| m.remove(message));
         }
         Change::SetMember {

@@ -12,7 +12,7 @@ use super::{
     BrokerError, Keys,
     change::{Change, Committed, Refusal},
 };
-use crate::{history::Position, room::Room};
+use crate::{history::Position, id::Id, room::Room};
 use fred::{prelude::*, types::scripts::Script};
 use std::sync::LazyLock;
 
@@ -181,34 +181,14 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             channel,
             message,
             editor,
-        } => {
-            let mut edit = Plan {
-                keys: vec![keys.messages(channel), keys.channel(channel)],
-                conditions: vec![when("present-key", 1, "", Refusal::NoChannel)],
-                writes: Vec::new(),
-            };
-            if let Some(editor) = editor {
-                edit.keys
-                    .extend([keys.bans(channel), keys.members(channel)]);
-                edit.conditions.extend([
-                    when("absent-field", 2, editor, Refusal::Banned),
-                    when("present-field", 3, editor, Refusal::NotMember),
-                ]);
-            }
-            edit.conditions
-                .push(when("present-field", 0, message, Refusal::NoMessage));
-            if let Some(editor) = editor {
-                edit.conditions.push(Condition {
-                    value: editor.to_string(),
-                    ..when("field-equals", 0, message, Refusal::NotAuthor)
-                });
-            }
-            edit
-        }
-        Change::ForgetMessage { channel, message } => Plan {
-            keys: vec![keys.messages(channel)],
-            conditions: vec![when("present-field", 0, message, Refusal::NoMessage)],
+        } => by_author(keys, channel, message, editor.as_ref()),
+        Change::ForgetMessage {
+            channel,
+            message,
+            author,
+        } => Plan {
             writes: vec![("HDEL", 0, vec![s(message)])],
+            ..by_author(keys, channel, message, author.as_ref())
         },
         Change::SetMember {
             channel,
@@ -261,6 +241,33 @@ fn plan(change: &Change, keys: &Keys) -> Plan {
             writes: vec![("HDEL", 0, vec![s(user)])],
         },
     }
+}
+
+/// The conditions of acting on a message of `channel`, with `by` a user who must be an
+/// unbanned member and its author (see [`Change::EditMessage`]); no writes.
+fn by_author(keys: &Keys, channel: &Id, message: &Id, by: Option<&Id>) -> Plan {
+    let mut plan = Plan {
+        keys: vec![keys.messages(channel), keys.channel(channel)],
+        conditions: vec![when("present-key", 1, "", Refusal::NoChannel)],
+        writes: Vec::new(),
+    };
+    if let Some(user) = by {
+        plan.keys
+            .extend([keys.bans(channel), keys.members(channel)]);
+        plan.conditions.extend([
+            when("absent-field", 2, user, Refusal::Banned),
+            when("present-field", 3, user, Refusal::NotMember),
+        ]);
+    }
+    plan.conditions
+        .push(when("present-field", 0, message, Refusal::NoMessage));
+    if let Some(user) = by {
+        plan.conditions.push(Condition {
+            value: user.to_string(),
+            ..when("field-equals", 0, message, Refusal::NotAuthor)
+        });
+    }
+    plan
 }
 
 fn channel_fields(channel: &crate::acl::Channel) -> Vec<String> {
