@@ -577,6 +577,89 @@ async fn an_edit_is_refused_for_the_first_condition_that_fails() {
     .await;
 }
 
+/// Redis forgets its scripts on a restart or a `SCRIPT FLUSH`: every script the broker runs
+/// is loaded again and the call made once more, with the same keys and arguments.
+#[tokio::test]
+async fn redis_scripts_are_loaded_again_after_a_script_flush() {
+    use shared::live::LeaseOp;
+    let redis = RedisServer::start();
+    let opts = BrokerOptions {
+        redis_url: redis.url(),
+        ..BrokerOptions::default()
+    };
+    let broker = Broker::connect(&opts).await.unwrap();
+    let c = id("kept");
+    let forget = || assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]), "OK");
+
+    forget();
+    let created = create(channel("kept", true), Some("writer"));
+    assert!(broker.apply(&created).await.unwrap(), "the commit script");
+    let post = Change::RecordMessage {
+        channel: c.clone(),
+        message: id("m1"),
+        author: id("writer"),
+        parent: None,
+        as_member: true,
+    };
+    let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef {
+        channel_id: c.clone(),
+    }));
+    let published = broker
+        .commit(Some(&post), &[(Room::Channel(c.clone()), &envelope)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(published, Committed::Done(ref p) if p.len() == 1),
+        "{published:?}"
+    );
+    assert_eq!(
+        broker.message_author(&c, &id("m1")).await.unwrap(),
+        Some(id("writer")),
+        "the conditions and the writes went through the second call"
+    );
+
+    forget();
+    let read = broker.history_after("channel:kept", 0, 10).await.unwrap();
+    assert_eq!(read.events.len(), 1, "the history script");
+
+    forget();
+    let participants = [id("a"), id("b")];
+    assert!(
+        broker.create_dm(&id("d"), &participants).await.unwrap(),
+        "the DM script"
+    );
+    assert_eq!(
+        broker
+            .dm_participants(&id("d"))
+            .await
+            .unwrap()
+            .map(|p| p.len()),
+        Some(2)
+    );
+
+    forget();
+    let set = LeaseOp::Set {
+        field: "n:a.0|1".into(),
+        value: "online".into(),
+    };
+    let snapshot = broker.live_apply("presence:a", &set).await.unwrap();
+    assert_eq!(snapshot.entries.len(), 1, "the live-state script");
+    forget();
+    assert!(
+        broker
+            .live_commit("presence:a", snapshot.version, "online", None)
+            .await
+            .unwrap()
+    );
+    forget();
+    broker
+        .live_renew("n:a", Duration::from_secs(5), false)
+        .await
+        .unwrap();
+    forget();
+    broker.live_claim(Duration::from_secs(5), 10).await.unwrap();
+}
+
 #[tokio::test]
 async fn redis_keeps_a_bounded_history_per_room_under_the_prefix() {
     let redis = RedisServer::start();

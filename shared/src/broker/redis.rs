@@ -126,11 +126,11 @@ impl RedisBroker {
         after: u64,
         limit: usize,
     ) -> Result<HistoryRead, BrokerError> {
-        let keys = vec![self.keys.history(room), self.keys.history_meta(room)];
-        let args = vec![after.to_string(), limit.to_string()];
-        let reply: Value = HISTORY_AFTER
-            .evalsha_with_reload(&self.client, keys, args)
-            .await?;
+        let call = || {
+            let keys = vec![self.keys.history(room), self.keys.history_meta(room)];
+            (keys, vec![after.to_string(), limit.to_string()])
+        };
+        let reply: Value = self.run_script(&HISTORY_AFTER, call).await?;
         let corrupt = |detail: &str| BrokerError::Corrupt {
             key: self.keys.history(room),
             detail: detail.to_owned(),
@@ -274,10 +274,11 @@ impl RedisBroker {
     }
 
     pub async fn create_dm(&self, id: &Id, participants: &[Id]) -> Result<bool, BrokerError> {
-        let args: Vec<String> = participants.iter().map(Id::to_string).collect();
-        let created: i64 = CREATE_DM
-            .evalsha_with_reload(&self.client, vec![self.keys.dm_participants(id)], args)
-            .await?;
+        let call = || {
+            let args: Vec<String> = participants.iter().map(Id::to_string).collect();
+            (vec![self.keys.dm_participants(id)], args)
+        };
+        let created: i64 = self.run_script(&CREATE_DM, call).await?;
         Ok(created == 1)
     }
 
@@ -430,6 +431,31 @@ impl RedisBroker {
 impl RedisBroker {
     pub(super) fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Runs `script` by its hash, loading it first when Redis does not know it (after a
+    /// restart or a `SCRIPT FLUSH`) and running it again. `call` gives the keys and the
+    /// arguments, a second time only for that retry (fred's `Script::evalsha_with_reload`
+    /// clones both lists on every call for it).
+    pub(super) async fn run_script<R, V>(
+        &self,
+        script: &Script,
+        call: impl Fn() -> (Vec<String>, V),
+    ) -> Result<R, fred::error::Error>
+    where
+        R: FromValue,
+        V: TryInto<fred::types::MultipleValues> + Send,
+        V::Error: Into<fred::error::Error> + Send,
+    {
+        let (keys, args) = call();
+        match self.client.evalsha(script.sha1().clone(), keys, args).await {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
+                script.load(&self.client).await?;
+                let (keys, args) = call();
+                self.client.evalsha(script.sha1().clone(), keys, args).await
+            }
+            result => result,
+        }
     }
 
     pub(super) fn keys(&self) -> &Keys {

@@ -340,51 +340,10 @@ impl super::redis::RedisBroker {
         plan: Option<&Plan>,
         publications: &[(Room, String)],
     ) -> Result<Committed, BrokerError> {
-        let keys = self.keys();
-        let history = &self.history_options();
-        let mut all_keys = Vec::new();
-        let mut args = vec![
-            history.history_max_len.to_string(),
-            history.history_ttl_secs.to_string(),
-            self.publish_command().to_owned(),
-            publications.len().to_string(),
-        ];
-        for (room, payload) in publications {
-            all_keys.push(keys.room_history(room));
-            all_keys.push(keys.history_meta(&room.to_string()));
-            args.extend([
-                room.to_string(),
-                payload.clone(),
-                crate::history::new_epoch(),
-            ]);
-        }
-        let base = all_keys.len() + 1; // Lua counts from 1
-        let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
-        args.push(conditions.len().to_string());
-        for condition in conditions {
-            args.extend([
-                condition.kind.to_string(),
-                (base + condition.key).to_string(),
-                condition.field.clone(),
-                condition.value.clone(),
-            ]);
-        }
-        let writes = plan.map_or(&[][..], |p| &p.writes[..]);
-        args.push(writes.len().to_string());
-        for (op, key, op_args) in writes {
-            args.extend([
-                op.to_string(),
-                (base + key).to_string(),
-                op_args.len().to_string(),
-            ]);
-            args.extend(op_args.iter().cloned());
-        }
-        if let Some(plan) = plan {
-            all_keys.extend(plan.keys.iter().cloned());
-        }
-        let reply: Value = COMMIT
-            .evalsha_with_reload(self.client(), all_keys, args)
+        let reply: Value = self
+            .run_script(&COMMIT, || self.script_call(plan, publications))
             .await?;
+        let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
         match reply {
             Value::Integer(failed) => {
                 let refusal = usize::try_from(failed - 1)
@@ -420,5 +379,59 @@ impl super::redis::RedisBroker {
                 detail: "unexpected reply".into(),
             }),
         }
+    }
+
+    /// The commit script's keys and arguments (see [`COMMIT`]). Numbers and fixed words go
+    /// as such, not as strings: fred writes them without allocating.
+    fn script_call(
+        &self,
+        plan: Option<&Plan>,
+        publications: &[(Room, String)],
+    ) -> (Vec<String>, Vec<Value>) {
+        let keys = self.keys();
+        let history = &self.history_options();
+        let conditions = plan.map_or(&[][..], |p| &p.conditions[..]);
+        let writes = plan.map_or(&[][..], |p| &p.writes[..]);
+        let plan_keys = plan.map_or(&[][..], |p| &p.keys[..]);
+        let count = |n: usize| Value::Integer(n as i64);
+        let word = Value::from_static_str;
+        let mut all_keys = Vec::with_capacity(publications.len() * 2 + plan_keys.len());
+        let mut args = Vec::with_capacity(
+            6 + publications.len() * 3
+                + conditions.len() * 4
+                + writes.iter().map(|(_, _, a)| 3 + a.len()).sum::<usize>(),
+        );
+        args.extend([
+            Value::Integer(history.history_max_len as i64),
+            Value::Integer(history.history_ttl_secs as i64),
+            word(self.publish_command()),
+            count(publications.len()),
+        ]);
+        for (room, payload) in publications {
+            all_keys.push(keys.room_history(room));
+            all_keys.push(keys.history_meta(&room.to_string()));
+            args.extend([
+                room.to_string().into(),
+                payload.as_str().into(),
+                crate::history::new_epoch().into(),
+            ]);
+        }
+        let base = all_keys.len() + 1; // Lua counts from 1
+        args.push(count(conditions.len()));
+        for condition in conditions {
+            args.extend([
+                word(condition.kind),
+                count(base + condition.key),
+                condition.field.as_str().into(),
+                condition.value.as_str().into(),
+            ]);
+        }
+        args.push(count(writes.len()));
+        for (op, key, op_args) in writes {
+            args.extend([word(op), count(base + key), count(op_args.len())]);
+            args.extend(op_args.iter().map(|a| Value::from(a.as_str())));
+        }
+        all_keys.extend(plan_keys.iter().cloned());
+        (all_keys, args)
     }
 }

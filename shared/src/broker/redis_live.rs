@@ -86,15 +86,16 @@ return lapsed
 
 impl RedisBroker {
     pub async fn live_apply(&self, room: &str, op: &LeaseOp) -> Result<LiveSnapshot, BrokerError> {
-        let keys = self.keys().live(room);
-        let args: Vec<String> = match op {
-            LeaseOp::Set { field, value } => vec!["set".into(), field.clone(), value.clone()],
-            LeaseOp::Remove { field } => vec!["remove".into(), field.clone()],
-            LeaseOp::Sweep { dead } => vec!["sweep".into(), dead.clone()],
+        let call = || {
+            let keys = self.keys().live(room);
+            let args = match op {
+                LeaseOp::Set { field, value } => vec!["set".into(), field.clone(), value.clone()],
+                LeaseOp::Remove { field } => vec!["remove".into(), field.clone()],
+                LeaseOp::Sweep { dead } => vec!["sweep".into(), dead.clone()],
+            };
+            (vec![keys.entries, keys.version], args)
         };
-        let reply: Vec<fred::types::Value> = APPLY
-            .evalsha_with_reload(self.client(), vec![keys.entries, keys.version], args)
-            .await?;
+        let reply: Vec<fred::types::Value> = self.run_script(&APPLY, call).await?;
         let mut reply = reply.into_iter();
         let version = reply.next().and_then(|v| v.as_i64()).unwrap_or(-1);
         if version < 0 {
@@ -124,17 +125,18 @@ impl RedisBroker {
         canonical: &str,
         payload: Option<&str>,
     ) -> Result<bool, BrokerError> {
-        let keys = self.keys().live(room);
-        let args = vec![
-            version.to_string(),
-            canonical.to_owned(),
-            room.to_owned(),
-            payload.unwrap_or_default().to_owned(),
-            self.publish_command().to_owned(),
-        ];
-        let stored: i64 = COMMIT
-            .evalsha_with_reload(self.client(), vec![keys.version, keys.current], args)
-            .await?;
+        let call = || {
+            let keys = self.keys().live(room);
+            let args = vec![
+                version.to_string(),
+                canonical.to_owned(),
+                room.to_owned(),
+                payload.unwrap_or_default().to_owned(),
+                self.publish_command().to_owned(),
+            ];
+            (vec![keys.version, keys.current], args)
+        };
+        let stored: i64 = self.run_script(&COMMIT, call).await?;
         if stored == 1
             && self.is_sharded()
             && room.starts_with("presence:")
@@ -160,14 +162,16 @@ impl RedisBroker {
         ttl: Duration,
         known: bool,
     ) -> Result<bool, BrokerError> {
-        let args = vec![
-            incarnation.to_owned(),
-            now_ms().to_string(),
-            ttl.as_millis().to_string(),
-            if known { "1" } else { "0" }.to_owned(),
-        ];
-        let keys = self.keys().live_nodes().to_vec();
-        let renewed: i64 = RENEW.evalsha_with_reload(self.client(), keys, args).await?;
+        let call = || {
+            let args = vec![
+                incarnation.to_owned(),
+                now_ms().to_string(),
+                ttl.as_millis().to_string(),
+                if known { "1" } else { "0" }.to_owned(),
+            ];
+            (self.keys().live_nodes().to_vec(), args)
+        };
+        let renewed: i64 = self.run_script(&RENEW, call).await?;
         Ok(renewed == 1)
     }
 
@@ -176,13 +180,15 @@ impl RedisBroker {
         ttl: Duration,
         limit: usize,
     ) -> Result<Vec<String>, BrokerError> {
-        let args = vec![
-            now_ms().to_string(),
-            ttl.as_millis().to_string(),
-            limit.to_string(),
-        ];
-        let keys = self.keys().live_nodes().to_vec();
-        Ok(CLAIM.evalsha_with_reload(self.client(), keys, args).await?)
+        let call = || {
+            let args = vec![
+                now_ms().to_string(),
+                ttl.as_millis().to_string(),
+                limit.to_string(),
+            ];
+            (self.keys().live_nodes().to_vec(), args)
+        };
+        Ok(self.run_script(&CLAIM, call).await?)
     }
 
     pub async fn live_extend_claim(
