@@ -27,8 +27,12 @@ const PORTS: Range<u16> = 20_000..22_760;
 /// process is handed until all of [`PORTS`] has been.
 pub fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test processes that run at once start at different places.
-    static START: LazyLock<u16> = LazyLock::new(|| (std::process::id() % 997) as u16 * 7);
+    // Test processes that run at once (nextest starts one per test, with neighbouring pids)
+    // start far apart: neighbouring pids map to starts about 360 ports apart.
+    static START: LazyLock<u16> = LazyLock::new(|| {
+        let count = u32::from(PORTS.end - PORTS.start);
+        (std::process::id() % count * 7919 % count) as u16
+    });
     let count = PORTS.end - PORTS.start;
     for _ in 0..count {
         let offset = (*START as u32 + NEXT.fetch_add(1, Ordering::Relaxed) as u32) % count as u32;

@@ -536,6 +536,16 @@ async fn an_edit_is_refused_for_the_first_condition_that_fails() {
             "an edit writes nothing"
         );
         assert_eq!(refusal("m1", Some("other")).await, Some(Refusal::NotAuthor));
+        let forget_as = |user: &str| Change::ForgetMessage {
+            channel: c.clone(),
+            message: id("m1"),
+            author: Some(id(user)),
+        };
+        assert!(
+            !broker.apply(&forget_as("other")).await.unwrap(),
+            "a deletion by another member is refused as an edit is"
+        );
+        assert!(!broker.apply(&forget_as("stranger")).await.unwrap());
         assert_eq!(
             refusal("m1", Some("stranger")).await,
             Some(Refusal::NotMember)
@@ -604,6 +614,7 @@ async fn redis_scripts_are_loaded_again_after_a_script_flush() {
     let envelope = Envelope::new(Event::ChannelDeleted(ChannelRef {
         channel_id: c.clone(),
     }));
+    forget();
     let published = broker
         .commit(Some(&post), &[(Room::Channel(c.clone()), &envelope)])
         .await
