@@ -13,15 +13,12 @@
 
 use crate::{
     dialect::{Inbound, Rendered},
-    session::{ConnId, Delivery, Frame, MemberRef, Outbound, Stamp},
+    session::{ConnId, ConnMap, Delivery, Frame, MemberRef, Outbound, Stamp},
     sparse::ShrinkWhenSparse,
 };
 use bytes::Bytes;
 use shared::history::Position;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The seats of one room that are catching up, or released with a floor.
 #[derive(Default)]
@@ -31,7 +28,7 @@ pub struct CatchingUp {
 
 #[derive(Default)]
 pub struct Seats {
-    map: HashMap<ConnId, Seat>,
+    map: ConnMap<Seat>,
     /// The epoch the floors were read in, shared by every floor of that epoch.
     epoch: Option<Arc<str>>,
 }

@@ -17,7 +17,7 @@ use crate::{
     dialect::{Inbound, Rendered, render_revoked, render_stale},
     live::voice,
     node::Node,
-    session::{CloseReason, ConnId, Delivery, Frame, MemberRef, Outgoing, resume},
+    session::{CloseReason, ConnSet, Delivery, Frame, MemberRef, Outgoing, resume},
 };
 use futures_util::StreamExt;
 use shared::{
@@ -26,7 +26,7 @@ use shared::{
     event::Event,
     history::Position,
 };
-use std::{collections::HashSet, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 use tokio::sync::mpsc;
 
 /// Rooms whose history is read at once when the node catches up after a reconnect.
@@ -369,12 +369,12 @@ fn deliver(node: &Arc<Node>, inbound: &Inbound, via_pattern: bool, write_through
     // A message that came through the all-presence pattern goes to that room's followers,
     // except those who also follow the user directly (they get the direct copy).
     let (room, skip) = if via_pattern {
-        let direct: HashSet<ConnId> = hub
+        let direct: ConnSet = hub
             .with_members(&inbound.room, |r| r.members.keys().copied().collect())
             .unwrap_or_default();
         (ALL_PRESENCE, direct)
     } else {
-        (inbound.room.as_str(), HashSet::new())
+        (inbound.room.as_str(), ConnSet::default())
     };
     let effect = if via_pattern {
         Effect::default()

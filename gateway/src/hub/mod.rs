@@ -9,7 +9,7 @@ pub mod subscriptions;
 use crate::sparse::ShrinkWhenSparse;
 use crate::{
     metrics::Metrics,
-    session::{ConnId, MemberRef},
+    session::{ConnId, ConnMap, MemberRef},
 };
 use catchup::{CatchingUp, Released};
 use shared::Id;
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 /// The sockets in one room, and whether the node's broker subscription for it is live.
 pub struct RoomMembers {
-    pub members: HashMap<ConnId, MemberRef>,
+    pub members: ConnMap<MemberRef>,
     ready: watch::Receiver<bool>,
     /// Seats whose live events are held while they catch up on history (created on the
     /// room's first catch-up).
@@ -43,7 +43,7 @@ pub enum Joined {
 pub struct Hub {
     rooms: RwLock<HashMap<String, RoomMembers>>,
     /// Every open session, for the registry's connection count and for drain.
-    sessions: Mutex<HashMap<ConnId, MemberRef>>,
+    sessions: Mutex<ConnMap<MemberRef>>,
     changes: mpsc::UnboundedSender<Change>,
     metrics: Metrics,
 }
@@ -201,7 +201,7 @@ impl Hub {
             return Joined::Added(entry.ready.clone());
         }
         let (ready_tx, ready) = watch::channel(false);
-        let mut members = HashMap::new();
+        let mut members = ConnMap::default();
         members.insert(member.conn, member.clone());
         let catching_up = held.then(|| {
             let catching_up = Arc::new(CatchingUp::default());
