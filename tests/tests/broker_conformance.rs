@@ -44,6 +44,14 @@ where
     .await;
 }
 
+/// A broker's options for `redis`, without a key prefix.
+fn options(redis: &RedisServer) -> BrokerOptions {
+    BrokerOptions {
+        redis_url: redis.url(),
+        ..BrokerOptions::default()
+    }
+}
+
 fn channel(name: &str, public: bool) -> Channel {
     Channel {
         id: id(name),
@@ -593,10 +601,7 @@ async fn an_edit_is_refused_for_the_first_condition_that_fails() {
 async fn redis_scripts_are_loaded_again_after_a_script_flush() {
     use shared::live::LeaseOp;
     let redis = RedisServer::start();
-    let opts = BrokerOptions {
-        redis_url: redis.url(),
-        ..BrokerOptions::default()
-    };
+    let opts = options(&redis);
     let broker = Broker::connect(&opts).await.unwrap();
     let c = id("kept");
     let forget = || assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]), "OK");
@@ -805,10 +810,7 @@ async fn deleting_a_channel_starts_its_history_over_in_a_new_epoch() {
 #[tokio::test]
 async fn history_is_trimmed_to_its_length_and_then_reads_as_incomplete() {
     let redis = RedisServer::start();
-    let mut opts = BrokerOptions {
-        redis_url: redis.url(),
-        ..BrokerOptions::default()
-    };
+    let mut opts = options(&redis);
     opts.history.history_max_len = 10;
     for broker in [
         Broker::connect(&BrokerOptions {
@@ -833,10 +835,7 @@ async fn history_is_trimmed_to_its_length_and_then_reads_as_incomplete() {
 #[tokio::test]
 async fn redis_starts_a_new_epoch_when_the_history_is_lost() {
     let redis = RedisServer::start();
-    let opts = BrokerOptions {
-        redis_url: redis.url(),
-        ..BrokerOptions::default()
-    };
+    let opts = options(&redis);
     let broker = Broker::connect(&opts).await.unwrap();
     // Reading a room without history writes nothing.
     broker.history_after("channel:e1", 0, 10).await.unwrap();
@@ -1043,10 +1042,7 @@ async fn the_all_presence_pattern_sees_every_presence_channel() {
     // A pattern on the in-process broker and plain Redis (a cluster has the fan-in channel
     // instead: tests/tests/redis_cluster.rs).
     let redis = RedisServer::start();
-    let opts = BrokerOptions {
-        redis_url: redis.url(),
-        ..BrokerOptions::default()
-    };
+    let opts = options(&redis);
     for broker in [Broker::memory(), Broker::connect(&opts).await.unwrap()] {
         let subscriber = broker.subscriber().await.unwrap();
         let mut messages = subscriber.messages();
