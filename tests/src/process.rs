@@ -6,12 +6,11 @@ use crate::wait::poll_blocking;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::ops::Range;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, DerefMut, Range};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,20 +21,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// stopped server is started again on it; and low enough that a Redis Cluster node's bus
 /// port (its port + 10000) is below that range too.
 const PORTS: Range<u16> = 20_000..22_760;
+const PORT_COUNT: u32 = (PORTS.end - PORTS.start) as u32;
 
 /// A port that was free a moment ago on 127.0.0.1, and that no other call of this test
 /// process is handed until all of [`PORTS`] has been.
 pub fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     // Test processes that run at once (nextest starts one per test, with neighbouring pids)
     // start far apart: neighbouring pids map to starts about 360 ports apart.
-    static START: LazyLock<u16> = LazyLock::new(|| {
-        let count = u32::from(PORTS.end - PORTS.start);
-        (std::process::id() % count * 7919 % count) as u16
-    });
-    let count = PORTS.end - PORTS.start;
-    for _ in 0..count {
-        let offset = (*START as u32 + NEXT.fetch_add(1, Ordering::Relaxed) as u32) % count as u32;
+    static START: LazyLock<u32> =
+        LazyLock::new(|| std::process::id() % PORT_COUNT * 7919 % PORT_COUNT);
+    for _ in 0..PORT_COUNT {
+        let offset = (*START + NEXT.fetch_add(1, Ordering::Relaxed)) % PORT_COUNT;
         let port = PORTS.start + offset as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
@@ -180,11 +177,11 @@ impl Launch {
     }
 }
 
-/// Starts binary `name` with `args` and waits until `GET /healthz` on `port` answers 200.
 /// glibc's settings in deploy/Dockerfile (`ENV GLIBC_TUNABLES`), for every process started
 /// here unless the environment sets its own.
 pub const GLIBC_TUNABLES: &str = "glibc.malloc.tcache_count=2";
 
+/// Starts binary `name` with `args` and waits until `GET /healthz` on `port` answers 200.
 fn start_service(name: &str, port: u16, args: Vec<String>, launch: &Launch) -> ServiceProcess {
     let path = launch.binary(name);
     let missing = format!(
